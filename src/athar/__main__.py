@@ -1,0 +1,3 @@
+from athar.cli.main import run
+
+run()

@@ -1,0 +1,104 @@
+"""What every command needs: the vault path, the passphrase, the language, the output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from athar.errors import AtharError, InputError
+from athar.i18n import render_error, translate
+
+DEFAULT_VAULT = "athar-vault"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class Ctx:
+    vault: Path
+    lang: str
+    json: bool = False
+
+    @property
+    def out(self) -> Console:
+        return Console(soft_wrap=True)
+
+    @property
+    def err(self) -> Console:
+        return Console(stderr=True, soft_wrap=True)
+
+    def t(self, message: str, **params: Any) -> str:
+        return translate(message, self.lang, **params)
+
+    def emit_json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+    def fail(self, error: AtharError) -> typer.Exit:
+        if self.json:
+            self.emit_json(
+                {"ok": False, "error": render_error(error, self.lang), "kind": type(error).__name__}
+            )
+        else:
+            self.err.print(
+                f"[bold red]{self.t('error')}:[/] {render_error(error, self.lang)}",
+                highlight=False,
+                markup=True,
+            )
+        return typer.Exit(error.exit_code)
+
+    def passphrase(self, confirm: bool = False) -> str:
+        value = os.environ.get("ATHAR_PASSPHRASE")
+        if value is not None:
+            return value
+        if not sys.stdin.isatty():
+            raise InputError("no passphrase: set ATHAR_PASSPHRASE or run in a terminal")
+        text: str = typer.prompt(
+            self.t("Passphrase"), hide_input=True, confirmation_prompt=confirm, err=True
+        )
+        return text
+
+    @contextmanager
+    def progress(self, label: str, total: int) -> Iterator[Any]:
+        """A byte progress bar on stderr; silent when stderr is not a terminal or --json."""
+        show = not self.json and self.err.is_terminal
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.err, disable=not show, transient=True) as bar:
+            task = bar.add_task(self.t(label), total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+def resolve_vault(vault: Path | None) -> Path:
+    if vault is not None:
+        return vault
+    return Path(os.environ.get("ATHAR_VAULT", DEFAULT_VAULT))
+
+
+def run_guarded(ctx: Ctx, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call a service; turn its AtharError into a translated message and exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except AtharError as exc:
+        raise ctx.fail(exc) from None

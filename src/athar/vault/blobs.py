@@ -1,0 +1,161 @@
+"""Encrypted, content-addressed blob store.
+
+A blob is addressed by the SHA-256 of its plaintext, but stored under a *keyed* name,
+HMAC-SHA256(name key, SHA-256), so that someone holding the disk but not the key cannot
+look for a known file by its hash. Each blob has its own random data key, sealed under
+the vault's wrap key and kept in the ledger database (not in the blob), so one item can
+be destroyed alone by deleting its sealed key (crypto-shredding).
+
+Writes go to ``tmp/`` first and are renamed into place only after an fsync, so a crash
+leaves either a whole blob or a stray temp file of ciphertext that is swept later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from athar.crypto import aead
+from athar.crypto.stream import decrypt_stream, encrypt_stream
+from athar.errors import InputError, IntegrityError
+from athar.vault.fsutil import fsync_dir, open_private, private_mkdir, raise_if_disk_full
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """A blob encrypted into tmp/, not yet in the store."""
+
+    temp: Path
+    sha256: bytes
+    size: int
+    data_key: bytes
+
+
+class BlobStore:
+    def __init__(self, root: Path, name_key: bytes, wrap_key: bytes) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.tmp_dir = root / "tmp"
+        self._name_key = name_key
+        self._wrap_key = wrap_key
+
+    def ensure_dirs(self) -> None:
+        private_mkdir(self.blob_dir)
+        private_mkdir(self.tmp_dir)
+
+    def ref(self, sha256: bytes) -> bytes:
+        return hmac.new(self._name_key, sha256, hashlib.sha256).digest()
+
+    def path(self, ref: bytes) -> Path:
+        name = ref.hex()
+        return self.blob_dir / name[:2] / name[2:]
+
+    def seal_key(self, ref: bytes, data_key: bytes) -> bytes:
+        return aead.seal(self._wrap_key, data_key, b"blob-key\n" + ref)
+
+    def open_key(self, ref: bytes, sealed: bytes, what: str) -> bytes:
+        return aead.open_sealed(self._wrap_key, sealed, b"blob-key\n" + ref, what=what)
+
+    def stage(self, source: Path, progress: Callable[[int], None] | None = None) -> StagedBlob:
+        """Encrypt *source* into a temp file, fsynced; return its hash and data key."""
+        try:
+            fh = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise InputError("no such file: {path}", path=str(source)) from None
+        except PermissionError:
+            raise InputError("cannot read {path}: permission denied", path=str(source)) from None
+        except IsADirectoryError:
+            raise InputError("{path} is a directory", path=str(source)) from None
+        except OSError as exc:
+            raise InputError(
+                "cannot read {path}: {reason}", path=str(source), reason=exc.strerror or str(exc)
+            ) from None
+        with fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError("{path} is not a regular file", path=str(source))
+            data_key = aead.random_key()
+            temp = self.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}"
+            try:
+                fd = open_private(temp)
+                with open(fd, "wb", buffering=0) as out:
+                    digest = encrypt_stream(fh, out, data_key, info.st_size, progress=progress)
+                    os.fsync(out.fileno())
+            except OSError as exc:
+                temp.unlink(missing_ok=True)
+                raise_if_disk_full(exc)
+                raise InputError(
+                    "cannot read {path}: {reason}",
+                    path=str(source),
+                    reason=exc.strerror or str(exc),
+                ) from None
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        return StagedBlob(temp, digest, info.st_size, data_key)
+
+    def install(self, staged: StagedBlob, ref: bytes) -> Path:
+        """Rename a staged blob into place; the caller fsyncs the returned directory."""
+        target = self.path(ref)
+        private_mkdir(target.parent)
+        os.replace(staged.temp, target)
+        return target.parent
+
+    def discard(self, staged: StagedBlob) -> None:
+        staged.temp.unlink(missing_ok=True)
+
+    @staticmethod
+    def sync(directories: set[Path]) -> None:
+        for d in directories:
+            fsync_dir(d)
+
+    def read(self, ref: bytes, data_key: bytes, what: str) -> Iterator[bytes]:
+        """Yield the plaintext of a blob; raise IntegrityError if missing or altered."""
+        try:
+            fh = open(self.path(ref), "rb")  # noqa: SIM115 - closed in finally
+        except FileNotFoundError:
+            raise IntegrityError("{what}: encrypted file is missing", what=what) from None
+        try:
+            yield from decrypt_stream(fh, data_key, what=what)
+        finally:
+            fh.close()
+
+    def sweep_temp(self) -> int:
+        """Delete temp files left by processes that no longer run; return how many."""
+        removed = 0
+        if not self.tmp_dir.exists():
+            return 0
+        for entry in self.tmp_dir.iterdir():
+            pid_text = entry.name.split("-", 1)[0]
+            if pid_text.isdigit() and (int(pid_text) == os.getpid() or _alive(int(pid_text))):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed += 1
+        return removed
+
+    def stored_refs(self) -> set[bytes]:
+        refs: set[bytes] = set()
+        if not self.blob_dir.exists():
+            return refs
+        for sub in self.blob_dir.iterdir():
+            for f in sub.iterdir():
+                with contextlib.suppress(ValueError):
+                    refs.add(bytes.fromhex(sub.name + f.name))
+        return refs
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

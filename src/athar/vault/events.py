@@ -1,0 +1,148 @@
+"""Signed events: the unit of the ledger.
+
+An event is a JSON object serialised canonically (RFC 8785 JCS) and signed by a device's
+Ed25519 key inside a DSSE envelope (the in-toto / Sigstore "Dead Simple Signing
+Envelope"), itself serialised with JCS. The ledger entry is those envelope bytes; the
+event id is the RFC 9162 leaf hash of the entry, so the id is also the Merkle leaf.
+
+Each event names its device, a per-device sequence number and the id of that device's
+previous event: a hash chain per device, so a withheld or reordered event is named
+precisely, not just noticed as "the root differs".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from athar.crypto.identity import DeviceIdentity, fingerprint, verify_signature
+from athar.errors import IntegrityError
+from athar.vault.merkle import leaf_hash
+
+PAYLOAD_TYPE = "application/vnd.athar.event+json"
+EVENT_VERSION = 1
+MAX_ENTRY_BYTES = 1 << 20
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: what the signature actually covers."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    device: bytes
+    dseq: int
+    prev: str | None
+    time: str
+    body: dict[str, Any]
+
+    def payload(self) -> bytes:
+        return bytes(
+            rfc8785.dumps(
+                {
+                    "v": EVENT_VERSION,
+                    "kind": self.kind,
+                    "device": base64.b64encode(self.device).decode(),
+                    "dseq": self.dseq,
+                    "prev": self.prev,
+                    "time": self.time,
+                    "body": self.body,
+                }
+            )
+        )
+
+
+@dataclass(frozen=True)
+class SignedEvent:
+    entry: bytes
+    event: Event
+    payload: bytes
+    signature: bytes
+
+    @property
+    def leaf(self) -> bytes:
+        return leaf_hash(self.entry)
+
+    @property
+    def id(self) -> str:
+        return self.leaf.hex()
+
+    def signature_valid(self) -> bool:
+        return verify_signature(self.event.device, self.signed_message(), self.signature)
+
+    def signed_message(self) -> bytes:
+        return pae(PAYLOAD_TYPE, self.payload)
+
+
+def sign_event(event: Event, identity: DeviceIdentity) -> SignedEvent:
+    if event.device != identity.public_key:
+        raise ValueError("event names another device than the signer")
+    payload = event.payload()
+    signature = identity.sign(pae(PAYLOAD_TYPE, payload))
+    envelope: dict[str, Any] = {
+        "payload": base64.b64encode(payload).decode(),
+        "payloadType": PAYLOAD_TYPE,
+        "signatures": [
+            {"keyid": fingerprint(event.device), "sig": base64.b64encode(signature).decode()}
+        ],
+    }
+    entry = bytes(rfc8785.dumps(envelope))
+    return parse_entry(entry)
+
+
+def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise IntegrityError(
+            "{where}: field {name} is missing or malformed", where=where, name=name
+        )
+    return value
+
+
+def parse_entry(entry: bytes, where: str = "event") -> SignedEvent:
+    """Parse ledger entry bytes into a SignedEvent, strictly; does not check the signature."""
+    if len(entry) > MAX_ENTRY_BYTES:
+        raise IntegrityError("{where} is larger than 1 MiB", where=where)
+    try:
+        envelope = json.loads(entry)
+        if not isinstance(envelope, dict):
+            raise ValueError
+        if envelope.get("payloadType") != PAYLOAD_TYPE:
+            raise ValueError
+        payload = base64.b64decode(_field(envelope, "payload", str, where), validate=True)
+        sigs = _field(envelope, "signatures", list, where)
+        if len(sigs) != 1 or not isinstance(sigs[0], dict):
+            raise ValueError
+        signature = base64.b64decode(_field(sigs[0], "sig", str, where), validate=True)
+        data = json.loads(payload)
+        if not isinstance(data, dict) or data.get("v") != EVENT_VERSION:
+            raise ValueError
+        prev = data.get("prev")
+        if prev is not None and not isinstance(prev, str):
+            raise ValueError
+        event = Event(
+            kind=_field(data, "kind", str, where),
+            device=base64.b64decode(_field(data, "device", str, where), validate=True),
+            dseq=_field(data, "dseq", int, where),
+            prev=prev,
+            time=_field(data, "time", str, where),
+            body=_field(data, "body", dict, where),
+        )
+    except IntegrityError:
+        raise
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise IntegrityError("{where} is not a well-formed signed event", where=where) from None
+    return SignedEvent(entry=entry, event=event, payload=payload, signature=signature)

@@ -1,0 +1,56 @@
+"""Durable file operations: write to a temp file, fsync, rename, fsync the directory."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from athar.errors import DiskFull
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def private_mkdir(path: Path) -> None:
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_EXCL) -> int:
+    return os.open(path, flags, PRIVATE_FILE)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace *path* with *data* so that a crash leaves the old or the new file, whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise_if_disk_full(exc)
+        raise
+
+
+def raise_if_disk_full(exc: OSError) -> None:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFull(
+            "the disk is full; nothing was half-written, free some space and run the command again"
+        ) from exc

@@ -1,0 +1,289 @@
+"""The append-only event ledger, stored sealed in SQLite (WAL).
+
+Tables (everything that could identify content is sealed under a key derived from the
+master key; the associated data binds each sealed value to its row):
+
+    events(seq, tag, sealed)      seq = position in the log (0-based), tag = keyed hash of
+                                  the event id (to refuse duplicates), sealed = entry bytes
+    blob_keys(ref, sealed, seq)   per-blob data key, sealed; seq of its item.added event
+    checkpoints(size, sealed)     signed checkpoints (the latest is the commitment)
+    meta(k, v)                    sealed head: size, Merkle frontier, per-device chain heads
+
+A write is one transaction (BEGIN IMMEDIATE: a second writer waits), ends with a fresh
+signed checkpoint, and costs one fsync of the WAL however many events it holds. After
+the commit the checkpoint is also appended to the separate ``checkpoints`` file, so a
+restored older copy of the database is caught by ``verify`` (rollback).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from athar.crypto import aead
+from athar.errors import AtharError, DiskFull, IntegrityError
+from athar.vault import merkle
+from athar.vault.checkpoint import Checkpoint, SignedCheckpoint, open_note, sign_checkpoint
+from athar.vault.events import Event, SignedEvent, parse_entry, sign_event, utc_now
+from athar.vault.fsutil import PRIVATE_FILE, raise_if_disk_full
+from athar.vault.keyfile import UnlockedKeys
+
+_SEQ = struct.Struct(">Q")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, tag BLOB NOT NULL UNIQUE,
+                                   sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blob_keys (ref BLOB PRIMARY KEY, sealed BLOB NOT NULL,
+                                      seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+"""
+
+
+def event_ad(seq: int) -> bytes:
+    return b"event\n" + _SEQ.pack(seq)
+
+
+@dataclass
+class Head:
+    """What an appender needs without reading the whole log."""
+
+    size: int = 0
+    frontier: merkle.Frontier = field(default_factory=merkle.Frontier)
+    devices: dict[str, tuple[int, str]] = field(default_factory=dict)  # b64 key -> (dseq, id)
+
+    def to_bytes(self) -> bytes:
+        stack = [[s, h.hex()] for s, h in self.frontier._stack]
+        return json.dumps({"size": self.size, "frontier": stack, "devices": self.devices}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Head:
+        doc = json.loads(data)
+        frontier = merkle.Frontier()
+        frontier._stack = [(int(s), bytes.fromhex(h)) for s, h in doc["frontier"]]
+        frontier.size = int(doc["size"])
+        devices = {k: (int(v[0]), str(v[1])) for k, v in doc["devices"].items()}
+        return cls(int(doc["size"]), frontier, devices)
+
+    def advance(self, signed: SignedEvent) -> None:
+        self.frontier.append(signed.leaf)
+        self.size += 1
+        device = base64.b64encode(signed.event.device).decode()
+        self.devices[device] = (signed.event.dseq, signed.id)
+
+
+class Ledger:
+    def __init__(self, root: Path, keys: UnlockedKeys) -> None:
+        self.db_path = root / "ledger.db"
+        self.checkpoint_file = root / "checkpoints"
+        self.keys = keys
+        self._event_key = keys.subkey("ledger/events")
+        self._tag_key = keys.subkey("ledger/tags")
+        self._meta_key = keys.subkey("ledger/meta")
+        self._cp_key = keys.subkey("ledger/checkpoints")
+        self.origin = f"athar.vault/{keys.vault_id.hex()}"
+        new = not self.db_path.exists()
+        if new:
+            os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+        self.conn = sqlite3.connect(self.db_path, timeout=120, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA secure_delete=ON")
+        if new:
+            self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- sealing -------------------------------------------------------------------
+    def tag(self, event_id: bytes) -> bytes:
+        return hmac.new(self._tag_key, event_id, hashlib.sha256).digest()[:16]
+
+    def open_event(self, seq: int, sealed: bytes) -> SignedEvent:
+        where = f"event #{seq}"
+        entry = aead.open_sealed(self._event_key, sealed, event_ad(seq), what=where)
+        return parse_entry(entry, where)
+
+    def _read_head(self) -> Head:
+        row = self.conn.execute("SELECT v FROM meta WHERE k='head'").fetchone()
+        if row is None:
+            return Head()
+        return Head.from_bytes(
+            aead.open_sealed(self._meta_key, row[0], b"head", what="ledger head")
+        )
+
+    # -- reading -------------------------------------------------------------------
+    def size(self) -> int:
+        return self._read_head().size
+
+    def raw_rows(self) -> Iterator[tuple[int, bytes, bytes]]:
+        yield from self.conn.execute("SELECT seq, tag, sealed FROM events ORDER BY seq")
+
+    def events(self) -> list[SignedEvent]:
+        """Every event, strictly: raises on the first damaged one (verify reports all)."""
+        out = []
+        for expected, (seq, _tag, sealed) in enumerate(self.raw_rows()):
+            if seq != expected:
+                raise IntegrityError(
+                    "ledger is damaged: event #{seq} is missing; run athar verify", seq=expected
+                )
+            out.append(self.open_event(seq, sealed))
+        return out
+
+    def event_at(self, seq: int) -> SignedEvent:
+        row = self.conn.execute("SELECT sealed FROM events WHERE seq=?", (seq,)).fetchone()
+        if row is None:
+            raise IntegrityError("ledger is damaged: event #{seq} is missing", seq=seq)
+        return self.open_event(seq, row[0])
+
+    def blob_key(self, ref: bytes) -> tuple[bytes, int] | None:
+        row = self.conn.execute("SELECT sealed, seq FROM blob_keys WHERE ref=?", (ref,)).fetchone()
+        return (bytes(row[0]), int(row[1])) if row else None
+
+    def blob_keys(self) -> dict[bytes, tuple[bytes, int]]:
+        rows = self.conn.execute("SELECT ref, sealed, seq FROM blob_keys")
+        return {bytes(r): (bytes(s), int(q)) for r, s, q in rows}
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """Checkpoints stored in the database, oldest first, each verified."""
+        rows = self.conn.execute("SELECT size, sealed FROM checkpoints ORDER BY size")
+        return [self._open_checkpoint(s, f"checkpoint at size {n}") for n, s in rows]
+
+    def file_checkpoints(self) -> list[SignedCheckpoint]:
+        """Checkpoints from the separate append-only file (survives a database rollback)."""
+        if not self.checkpoint_file.exists():
+            return []
+        out = []
+        for n, line in enumerate(self.checkpoint_file.read_text().splitlines()):
+            if line.strip():
+                try:
+                    sealed = bytes.fromhex(line)
+                except ValueError:
+                    raise IntegrityError(
+                        "checkpoints file line {n} is malformed", n=n + 1
+                    ) from None
+                out.append(self._open_checkpoint(sealed, f"checkpoints file line {n + 1}"))
+        return out
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        row = self.conn.execute(
+            "SELECT sealed FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return self._open_checkpoint(row[0], "latest checkpoint") if row else None
+
+    def _open_checkpoint(self, sealed: bytes, what: str) -> SignedCheckpoint:
+        doc = json.loads(aead.open_sealed(self._cp_key, sealed, b"checkpoint", what=what))
+        return open_note(doc["note"], doc["vkey"])
+
+    # -- writing -------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One atomic, durable batch: all of it lands, with a new checkpoint, or none."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            _reraise_sqlite(exc)
+        tx = Transaction(self, self._read_head())
+        try:
+            yield tx
+            signed_cp = tx.finish()
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                _reraise_sqlite(exc)
+            raise
+        self._append_checkpoint_file(signed_cp)
+
+    def _seal_checkpoint(self, signed: SignedCheckpoint) -> bytes:
+        doc = json.dumps({"note": signed.note, "vkey": signed.verifier_key}).encode()
+        return aead.seal(self._cp_key, doc, b"checkpoint")
+
+    def _append_checkpoint_file(self, signed: SignedCheckpoint) -> None:
+        line = (self._seal_checkpoint(signed).hex() + "\n").encode()
+        try:
+            fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise_if_disk_full(exc)
+            raise
+
+
+class Transaction:
+    def __init__(self, ledger: Ledger, head: Head) -> None:
+        self.ledger = ledger
+        self.head = head
+        self.appended: list[SignedEvent] = []
+
+    def append(self, kind: str, body: dict[str, Any]) -> SignedEvent:
+        identity = self.ledger.keys.identity
+        device = base64.b64encode(identity.public_key).decode()
+        last = self.head.devices.get(device)
+        event = Event(
+            kind=kind,
+            device=identity.public_key,
+            dseq=last[0] + 1 if last else 0,
+            prev=last[1] if last else None,
+            time=utc_now(),
+            body=body,
+        )
+        signed = sign_event(event, identity)
+        seq = self.head.size
+        ledger = self.ledger
+        sealed = aead.seal(ledger._event_key, signed.entry, event_ad(seq))
+        ledger.conn.execute(
+            "INSERT INTO events (seq, tag, sealed) VALUES (?, ?, ?)",
+            (seq, ledger.tag(signed.leaf), sealed),
+        )
+        self.head.advance(signed)
+        self.appended.append(signed)
+        return signed
+
+    def put_blob_key(self, ref: bytes, sealed_key: bytes, seq: int) -> None:
+        self.ledger.conn.execute(
+            "INSERT INTO blob_keys (ref, sealed, seq) VALUES (?, ?, ?)", (ref, sealed_key, seq)
+        )
+
+    def blob_key(self, ref: bytes) -> tuple[bytes, int] | None:
+        return self.ledger.blob_key(ref)
+
+    def finish(self) -> SignedCheckpoint:
+        ledger = self.ledger
+        cp = Checkpoint(ledger.origin, self.head.size, self.head.frontier.root(), utc_now())
+        signed = sign_checkpoint(cp, ledger.keys.identity)
+        ledger.conn.execute(
+            "INSERT OR REPLACE INTO checkpoints (size, sealed) VALUES (?, ?)",
+            (cp.size, ledger._seal_checkpoint(signed)),
+        )
+        ledger.conn.execute(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('head', ?)",
+            (aead.seal(ledger._meta_key, self.head.to_bytes(), b"head"),),
+        )
+        self.checkpoint = signed
+        return signed
+
+
+def _reraise_sqlite(exc: sqlite3.OperationalError) -> None:
+    text = str(exc).lower()
+    if "disk is full" in text:
+        raise DiskFull(
+            "the disk is full; nothing was half-written, free some space and run the command again"
+        ) from exc
+    if "locked" in text or "busy" in text:
+        raise AtharError("the vault is busy with another command; try again") from exc
+    raise exc

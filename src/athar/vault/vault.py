@@ -1,0 +1,382 @@
+"""The vault service: the small API the CLI and (later) the web app call.
+
+Vault.create(dir, passphrase) / Vault.open(dir, passphrase)
+vault.add(paths, note)            -> AddReport    (batched, atomic, idempotent)
+vault.items() / vault.item(id)    -> Item
+vault.export(id, path)            decrypts, checking the hash before the file appears
+vault.events() / vault.checkpoint() / vault.prove(id)
+wipe(dir)                         destroys the key file; needs no passphrase
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from athar.crypto.identity import b64, fingerprint
+from athar.errors import AtharError, InputError, IntegrityError, VaultNotFound
+from athar.vault import keyfile, merkle
+from athar.vault.blobs import BlobStore, StagedBlob
+from athar.vault.checkpoint import SignedCheckpoint
+from athar.vault.events import SignedEvent
+from athar.vault.fsutil import fsync_dir, open_private, private_mkdir, raise_if_disk_full
+from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, Item, item_from_event, project_items
+from athar.vault.keyfile import UnlockedKeys
+from athar.vault.ledger import Ledger
+
+KEY_FILE = "key"
+MARKER = "ATHAR-VAULT"
+BATCH_FILES = 512
+BATCH_BYTES = 256 << 20
+BATCH_SECONDS = 2.0
+PROOF_TYPE = "athar.inclusion-proof/1"
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class AddResult:
+    path: str
+    status: str  # "added" | "duplicate" | "skipped"
+    item: Item | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "status": self.status}
+        if self.item is not None:
+            out.update(id=self.item.id, sha256=self.item.sha256, size=self.item.size)
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class AddReport:
+    results: list[AddResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def is_vault(root: Path) -> bool:
+    return (root / MARKER).exists()
+
+
+def collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[AddResult]]:
+    """Expand directories (sorted, so runs are reproducible); refuse missing paths up front."""
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise InputError("no such file or directory: {path}", path=str(missing[0]))
+    files: list[Path] = []
+    skipped: list[AddResult] = []
+    for p in paths:
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p, onerror=None):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    files.append(Path(dirpath) / name)
+            # os.walk silently skips unreadable directories; say so instead.
+            for dirpath, dirnames, _ in os.walk(p):
+                for d in dirnames:
+                    full = Path(dirpath) / d
+                    if not os.access(full, os.R_OK | os.X_OK):
+                        skipped.append(
+                            AddResult(str(full), "skipped", reason="directory not readable")
+                        )
+        else:
+            files.append(p)
+    return files, skipped
+
+
+class Vault:
+    def __init__(self, root: Path, keys: UnlockedKeys) -> None:
+        self.root = root
+        self.keys = keys
+        self.ledger = Ledger(root, keys)
+        self.blobs = BlobStore(root, keys.subkey("blob-names"), keys.subkey("blob-keys"))
+
+    # -- lifecycle -----------------------------------------------------------------
+    @classmethod
+    def create(cls, root: Path, passphrase: str) -> Vault:
+        if not passphrase:
+            raise InputError("the passphrase must not be empty")
+        if root.exists() and any(root.iterdir()):
+            raise InputError("{path} exists and is not empty", path=str(root))
+        private_mkdir(root)
+        keys = keyfile.create(root / KEY_FILE, passphrase)
+        vault = cls(root, keys)
+        vault.blobs.ensure_dirs()
+        with vault.ledger.transaction() as tx:
+            tx.append(
+                "vault.created",
+                {
+                    "device": fingerprint(keys.identity.public_key),
+                    "encryption_key": b64(keys.identity.encryption_public_key),
+                },
+            )
+        fd = open_private(root / MARKER)
+        os.write(fd, b"Athar evidence vault. Everything here is encrypted.\n")
+        os.fsync(fd)
+        os.close(fd)
+        fsync_dir(root)
+        return vault
+
+    @classmethod
+    def open(cls, root: Path, passphrase: str) -> Vault:
+        if not is_vault(root):
+            raise VaultNotFound("no Athar vault at {path}", path=str(root))
+        keys = keyfile.unlock(root / KEY_FILE, passphrase)
+        return cls(root, keys)
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def device_fingerprint(self) -> str:
+        return fingerprint(self.keys.identity.public_key)
+
+    # -- adding --------------------------------------------------------------------
+    def add(
+        self,
+        paths: Sequence[Path],
+        note: str | None = None,
+        progress: ProgressFn | None = None,
+        on_result: Callable[[AddResult], None] | None = None,
+    ) -> AddReport:
+        """Encrypt and record files; commits in batches so a crash loses no committed item.
+
+        Re-adding content already in the vault records nothing new (idempotent) and
+        reports the existing item.
+        """
+        files, skipped = collect_files(paths)
+        report = AddReport()
+        for r in skipped:
+            report.results.append(r)
+            if on_result:
+                on_result(r)
+        self.blobs.ensure_dirs()
+        self.blobs.sweep_temp()
+        batch: list[tuple[Path, StagedBlob]] = []
+        batch_bytes = 0
+        started = time.monotonic()
+        try:
+            for path in files:
+                try:
+                    staged = self.blobs.stage(path, progress)
+                except InputError as exc:
+                    result = AddResult(str(path), "skipped", reason=str(exc))
+                    report.results.append(result)
+                    if on_result:
+                        on_result(result)
+                    continue
+                batch.append((path, staged))
+                batch_bytes += staged.size
+                if (
+                    len(batch) >= BATCH_FILES
+                    or batch_bytes >= BATCH_BYTES
+                    or time.monotonic() - started >= BATCH_SECONDS
+                ):
+                    self._commit(batch, note, report, on_result)
+                    batch, batch_bytes, started = [], 0, time.monotonic()
+            if batch:
+                self._commit(batch, note, report, on_result)
+                batch = []
+        finally:
+            for _, staged in batch:
+                self.blobs.discard(staged)
+        return report
+
+    def _commit(
+        self,
+        batch: list[tuple[Path, StagedBlob]],
+        note: str | None,
+        report: AddReport,
+        on_result: Callable[[AddResult], None] | None,
+    ) -> None:
+        results: list[AddResult] = []
+        existing_ids: dict[bytes, int] = {}
+        try:
+            with self.ledger.transaction() as tx:
+                dirs: set[Path] = set()
+                for path, staged in batch:
+                    ref = self.blobs.ref(staged.sha256)
+                    known = tx.blob_key(ref)
+                    if known is not None or ref in existing_ids:
+                        self.blobs.discard(staged)
+                        seq = known[1] if known else existing_ids[ref]
+                        results.append(AddResult(str(path), "duplicate", reason=str(seq)))
+                        continue
+                    dirs.add(self.blobs.install(staged, ref))
+                    body: dict[str, Any] = {
+                        "sha256": staged.sha256.hex(),
+                        "size": staged.size,
+                        "name": path.name,
+                        "media_type": mimetypes.guess_type(path.name)[0]
+                        or "application/octet-stream",
+                    }
+                    if note:
+                        body["note"] = note
+                    seq = tx.head.size
+                    signed = tx.append(ITEM_ADDED, body)
+                    tx.put_blob_key(ref, self.blobs.seal_key(ref, staged.data_key), seq)
+                    existing_ids[ref] = seq
+                    results.append(AddResult(str(path), "added", item_from_event(seq, signed)))
+                # Blobs must be durable before the events that name them.
+                self.blobs.sync(dirs)
+        except OSError as exc:
+            raise_if_disk_full(exc)
+            raise
+        finally:
+            for _, staged in batch:
+                if staged.temp.exists():
+                    self.blobs.discard(staged)
+        for r in results:
+            if r.status == "duplicate" and r.reason is not None:
+                r = AddResult(r.path, "duplicate", self._item_at(int(r.reason)))
+            report.results.append(r)
+            if on_result:
+                on_result(r)
+
+    def _item_at(self, seq: int) -> Item:
+        return item_from_event(seq, self.ledger.event_at(seq))
+
+    # -- reading -------------------------------------------------------------------
+    def events(self) -> list[SignedEvent]:
+        return self.ledger.events()
+
+    def items(self) -> list[Item]:
+        return project_items(self.events())
+
+    def item(self, ident: str) -> Item:
+        ident = ident.strip().lower()
+        if len(ident) < 6 or any(c not in "0123456789abcdef" for c in ident):
+            raise InputError("an item id is at least 6 hexadecimal characters: {id}", id=ident)
+        found = [i for i in self.items() if i.id.startswith(ident)]
+        if not found:
+            raise InputError("no item with id {id}", id=ident)
+        if len(found) > 1:
+            raise InputError("{id} matches several items; give more characters", id=ident)
+        return found[0]
+
+    def read(self, item: Item) -> Iterator[bytes]:
+        """Yield an item's plaintext, checked against its recorded hash at the end."""
+        ref = self.blobs.ref(bytes.fromhex(item.sha256))
+        keyrow = self.ledger.blob_key(ref)
+        return self.read_with_key(item, keyrow[0] if keyrow else None)
+
+    def read_with_key(self, item: Item, sealed_key: bytes | None) -> Iterator[bytes]:
+        """Like read(), with the sealed key already fetched (safe in worker threads)."""
+        ref = self.blobs.ref(bytes.fromhex(item.sha256))
+        what = f"item {item.short_id}"
+        if sealed_key is None:
+            if item.shredded:
+                raise InputError("item {id} was destroyed (crypto-shredded)", id=item.short_id)
+            raise IntegrityError("{what}: its key is missing", what=what)
+        data_key = self.blobs.open_key(ref, sealed_key, what)
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in self.blobs.read(ref, data_key, what):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+        if digest.hexdigest() != item.sha256 or size != item.size:
+            raise IntegrityError("{what}: content does not match its recorded SHA-256", what=what)
+
+    def export(self, item: Item, out: Path, progress: ProgressFn | None = None) -> None:
+        """Decrypt to *out*; the file appears only once its hash has been checked."""
+        if out.exists():
+            raise InputError("{path} already exists; choose another name", path=str(out))
+        tmp = out.with_name(f".{out.name}.athar-partial")
+        try:
+            fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            with open(fd, "wb") as fh:
+                for chunk in self.read(item):
+                    fh.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, out)
+        except FileNotFoundError:
+            tmp.unlink(missing_ok=True)
+            raise InputError("cannot write {path}: folder does not exist", path=str(out)) from None
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise_if_disk_full(exc)
+            raise InputError(
+                "cannot write {path}: {reason}", path=str(out), reason=exc.strerror or str(exc)
+            ) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    # -- crypto-shredding ----------------------------------------------------------
+    def shred(self, item: Item, reason: str) -> SignedEvent:
+        """Destroy one item's data key and blob; the ledger keeps its (signed) description."""
+        ref = self.blobs.ref(bytes.fromhex(item.sha256))
+        with self.ledger.transaction() as tx:
+            self.ledger.conn.execute("DELETE FROM blob_keys WHERE ref=?", (ref,))
+            signed = tx.append(ITEM_SHREDDED, {"item": item.id, "reason": reason})
+        self.blobs.path(ref).unlink(missing_ok=True)
+        return signed
+
+    # -- checkpoints and proofs ----------------------------------------------------
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sign a fresh checkpoint of the ledger as it stands now."""
+        with self.ledger.transaction() as tx:
+            pass
+        return tx.checkpoint
+
+    def prove(self, item: Item, at: SignedCheckpoint | None = None) -> dict[str, Any]:
+        """An inclusion proof of the item's event, checkable without the vault."""
+        events = self.events()
+        hashes = [e.leaf for e in events]
+        cp = at or self.ledger.latest_checkpoint()
+        if cp is None:
+            raise IntegrityError("the ledger has no checkpoint yet")
+        size = cp.checkpoint.size
+        if size > len(hashes):
+            raise IntegrityError(
+                "checkpoint covers {size} events but the ledger holds {held}",
+                size=size,
+                held=len(hashes),
+            )
+        if item.seq >= size:
+            raise InputError("item {id} is newer than that checkpoint", id=item.short_id)
+        if merkle.root_from_hashes(hashes[:size]) != cp.checkpoint.root:
+            raise IntegrityError("the checkpoint does not match this ledger")
+        signed = events[item.seq]
+        return {
+            "type": PROOF_TYPE,
+            "item": item.to_json(),
+            "index": item.seq,
+            "tree_size": size,
+            "entry": b64(signed.entry),
+            "path": [h.hex() for h in merkle.inclusion_path_from_hashes(hashes[:size], item.seq)],
+            "checkpoint": cp.to_json(),
+        }
+
+
+def wipe(root: Path) -> float:
+    """Destroy the vault's key material; return the seconds it took. Needs no passphrase."""
+    if not is_vault(root):
+        raise VaultNotFound("no Athar vault at {path}", path=str(root))
+    started = time.perf_counter()
+    keyfile.destroy(root / KEY_FILE)
+    fsync_dir(root)
+    return time.perf_counter() - started
+
+
+__all__ = ["AddReport", "AddResult", "AtharError", "Vault", "is_vault", "wipe"]
