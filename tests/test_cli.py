@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ARABIC_TEXT, PASSPHRASE
-
 from athar.vault.vault import Vault
+from conftest import ARABIC_TEXT, PASSPHRASE
 
 
 def _init(cli) -> None:

@@ -8,9 +8,8 @@ import base64
 import hashlib
 from pathlib import Path
 
-from tests.conftest import PASSPHRASE
-
 from athar.vault.vault import Vault
+from conftest import PASSPHRASE
 
 SECRET_TEXT = "الشاهد سمير الحلبي رأى الطائرة فوق حي الصاخور"  # a planted witness name
 SECRET_NAME = "شهادة-سمير-الحلبي.txt"

@@ -17,6 +17,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -75,7 +76,7 @@ class Ctx:
         return text
 
     @contextmanager
-    def progress(self, label: str, total: int) -> Iterator[Any]:
+    def progress(self, label: str, total: int | None = None) -> Iterator[Bar]:
         """A byte progress bar on stderr; silent when stderr is not a terminal or --json."""
         show = not self.json and self.err.is_terminal
         columns = (
@@ -86,8 +87,24 @@ class Ctx:
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=self.err, disable=not show, transient=True) as bar:
-            task = bar.add_task(self.t(label), total=total)
-            yield lambda n: bar.advance(task, n)
+            yield Bar(bar, bar.add_task(self.t(label), total=total))
+
+
+class Bar:
+    """A rich progress task seen as the small interface the services report to."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress = progress
+        self._task = task
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, amount: int) -> None:
+        self._progress.advance(self._task, amount)
+
+    def __call__(self, amount: int) -> None:
+        self.advance(amount)
 
 
 def resolve_vault(vault: Path | None) -> Path:

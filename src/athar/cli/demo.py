@@ -7,7 +7,9 @@ recreate; it never touches a folder it did not make.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -111,6 +113,14 @@ def demo(
     )
     if not ok:
         raise typer.Exit(6)
+
+
+def _command_name() -> str:
+    """How the user can run athar again: plain `athar` if it is on PATH, else its path."""
+    argv0 = Path(sys.argv[0])
+    if shutil.which("athar") == str(argv0.resolve()) or argv0.name != "athar":
+        return "athar"
+    return os.path.relpath(argv0)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,10 +9,9 @@ instead of stopping at the first, and names the event or item each one concerns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from athar.crypto.identity import fingerprint, verify_signature
 from athar.errors import AtharError, IntegrityError
@@ -212,14 +211,24 @@ def _check_checkpoints(
         )
 
 
+class Progress(Protocol):
+    """Where the audit reports its progress: told the total once known, then advanced."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, amount: int) -> None: ...
+
+
 def _check_blobs(
     vault: Vault,
     events: list[SignedEvent | None],
     report: AuditReport,
-    progress: Callable[[int], None] | None,
+    progress: Progress | None,
 ) -> None:
     items = [i for i in project_items([e for e in events if e is not None]) if not i.shredded]
     report.items = len(items)
+    if progress:
+        progress.start(sum(max(i.size, 1) for i in items))
     keyrows = vault.ledger.blob_keys()
 
     def check(item: Any) -> tuple[Any, str | None, int]:
@@ -240,7 +249,7 @@ def _check_blobs(
             if error:
                 report.problem(f"item {item.short_id} ({item.name})", error)
             if progress:
-                progress(max(item.size, 1))
+                progress.advance(max(item.size, 1))
     refs = {vault.blobs.ref(bytes.fromhex(i.sha256)) for i in items}
     stray_keys = set(keyrows) - refs
     if stray_keys:
@@ -255,7 +264,7 @@ def _check_blobs(
 def audit(
     vault: Vault,
     external: list[SignedCheckpoint] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> AuditReport:
     report = AuditReport()
     events = _check_events(vault, report)

@@ -18,6 +18,7 @@ restored older copy of the database is caught by ``verify`` (rollback).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -35,7 +36,7 @@ from athar.errors import AtharError, DiskFull, IntegrityError
 from athar.vault import merkle
 from athar.vault.checkpoint import Checkpoint, SignedCheckpoint, open_note, sign_checkpoint
 from athar.vault.events import Event, SignedEvent, parse_entry, sign_event, utc_now
-from athar.vault.fsutil import PRIVATE_FILE, raise_if_disk_full
+from athar.vault.fsutil import PRIVATE_FILE
 from athar.vault.keyfile import UnlockedKeys
 
 _SEQ = struct.Struct(">Q")
@@ -163,8 +164,12 @@ class Ledger:
         """Checkpoints from the separate append-only file (survives a database rollback)."""
         if not self.checkpoint_file.exists():
             return []
+        text = self.checkpoint_file.read_text()
+        lines = text.split("\n")
+        if lines and lines[-1] and not text.endswith("\n"):
+            lines.pop()  # a torn last line (power lost mid-append) carries no claim
         out = []
-        for n, line in enumerate(self.checkpoint_file.read_text().splitlines()):
+        for n, line in enumerate(lines):
             if line.strip():
                 try:
                     sealed = bytes.fromhex(line)
@@ -211,17 +216,20 @@ class Ledger:
         return aead.seal(self._cp_key, doc, b"checkpoint")
 
     def _append_checkpoint_file(self, signed: SignedCheckpoint) -> None:
+        """Append to the witness file. The database commit already happened, so a failure
+        here (disk full) must not be reported as a failed write: the file is cut back to
+        its last whole line and simply lags until the next transaction appends again."""
         line = (self._seal_checkpoint(signed).hex() + "\n").encode()
+        fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        before = os.fstat(fd).st_size
         try:
-            fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise_if_disk_full(exc)
-            raise
+            os.write(fd, line)
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, before)
+        finally:
+            os.close(fd)
 
 
 class Transaction:
