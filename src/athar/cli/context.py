@@ -87,15 +87,20 @@ class Ctx:
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=self.err, disable=not show, transient=True) as bar:
-            yield Bar(bar, bar.add_task(self.t(label), total=total))
+            yield Bar(bar, bar.add_task(self.t(label), total=total), self.out if not show else None)
 
 
 class Bar:
     """A rich progress task seen as the small interface the services report to."""
 
-    def __init__(self, progress: Progress, task: TaskID) -> None:
+    def __init__(self, progress: Progress, task: TaskID, plain: Console | None) -> None:
         self._progress = progress
         self._task = task
+        self._plain = plain
+
+    def print(self, text: str) -> None:
+        """Print a line above a live bar (or plainly to stdout when there is no bar)."""
+        (self._plain or self._progress.console).print(text, highlight=False)
 
     def start(self, total: int) -> None:
         self._progress.update(self._task, total=total)

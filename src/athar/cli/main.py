@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from athar import __version__
-from athar.cli.context import Ctx, resolve_vault, run_guarded
+from athar.cli.context import Bar, Ctx, resolve_vault, run_guarded
 from athar.crypto.identity import fingerprint
 from athar.errors import AtharError, InputError
 from athar.i18n import pick_language
@@ -80,16 +80,14 @@ def init(context: typer.Context, json_out: JsonOpt = False) -> None:
         ctx.out.print(ctx.t("Device fingerprint: {fp}", fp=data["device"]))
 
 
-def _result_line(ctx: Ctx, r: AddResult) -> None:
+def _result_line(ctx: Ctx, bar: Bar, r: AddResult) -> None:
     if ctx.json:
         return
     if r.status == "skipped":
-        ctx.err.print(f"[yellow]{ctx.t('skipped')}[/] {r.path}: {r.reason}", highlight=False)
+        bar.print(f"[yellow]{ctx.t('skipped')}[/] {r.path}: {r.reason}")
     elif r.item is not None:
         label = ctx.t("added") if r.status == "added" else ctx.t("already in vault")
-        ctx.out.print(
-            f"{label}  {r.item.short_id}  sha256:{r.item.sha256}  {r.path}", highlight=False
-        )
+        bar.print(f"{label}  {r.item.short_id}  sha256:{r.item.sha256}  {r.path}")
 
 
 @app.command()
@@ -108,9 +106,9 @@ def add(
         total += sum(
             f.stat().st_size for p in paths if p.is_dir() for f in p.rglob("*") if f.is_file()
         )
-        with ctx.progress("Encrypting", total) as advance:
+        with ctx.progress("Encrypting", total) as bar:
             report = run_guarded(
-                ctx, vault.add, paths, note, advance, lambda r: _result_line(ctx, r)
+                ctx, vault.add, paths, note, bar, lambda r: _result_line(ctx, bar, r)
             )
     summary = {
         "added": report.count("added"),
