@@ -1,3 +1,5 @@
 from athar.cli.main import run
 
-run()
+# Guarded: worker processes (spawned by the audit) import this module again.
+if __name__ == "__main__":
+    run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from nacl.exceptions import BadSignatureError
 from nacl.public import PrivateKey
@@ -36,19 +37,21 @@ class DeviceIdentity:
     def generate(cls) -> DeviceIdentity:
         return cls(bytes(SigningKey.generate()), bytes(PrivateKey.generate()))
 
-    @property
-    def public_key(self) -> bytes:
-        return bytes(SigningKey(self.signing_seed).verify_key)
+    # Deriving the Ed25519 key pair from the seed costs as much as a signature; derive once.
+    @cached_property
+    def _signing_key(self) -> SigningKey:
+        return SigningKey(self.signing_seed)
 
-    @property
+    @cached_property
+    def public_key(self) -> bytes:
+        return bytes(self._signing_key.verify_key)
+
+    @cached_property
     def encryption_public_key(self) -> bytes:
         return bytes(PrivateKey(self.encryption_secret).public_key)
 
     def sign(self, message: bytes) -> bytes:
-        return SigningKey(self.signing_seed).sign(message).signature
-
-    def signer(self) -> SigningKey:
-        return SigningKey(self.signing_seed)
+        return self._signing_key.sign(message).signature
 
     def to_bytes(self) -> bytes:
         return self.signing_seed + self.encryption_secret

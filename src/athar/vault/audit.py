@@ -5,23 +5,31 @@ checked; each device's hash chain is walked; the Merkle root is recomputed and c
 with every stored checkpoint (database and the separate checkpoints file, so a restored
 older database is caught); every blob is decrypted and hashed. It collects every problem
 instead of stopping at the first, and names the event or item each one concerns.
+
+The per-event work (decrypt, parse, verify a signature, decrypt and hash the blob) is
+Python-bound, so threads would not use the second core: large ledgers are cut into
+chunks checked by worker processes, each opening the database itself. The keys reach the
+workers through a pipe, never the disk.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from athar.crypto.identity import fingerprint, verify_signature
+from athar.crypto.identity import DeviceIdentity, fingerprint
 from athar.errors import AtharError, IntegrityError
 from athar.vault import merkle
 from athar.vault.checkpoint import SignedCheckpoint
-from athar.vault.events import SignedEvent
-from athar.vault.items import project_items
+from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, item_from_event
+from athar.vault.keyfile import UnlockedKeys
 from athar.vault.vault import Vault
 
-WORKERS = 2
+CHUNK_EVENTS = 4096
+PARALLEL_FROM = 2 * CHUNK_EVENTS
 
 
 @dataclass(frozen=True)
@@ -67,87 +75,185 @@ class AuditReport:
         }
 
 
-def _verify_batch(batch: list[tuple[int, bytes, bytes, bytes]]) -> list[int]:
-    return [seq for seq, key, msg, sig in batch if not verify_signature(key, msg, sig)]
+class Progress(Protocol):
+    """Where the audit reports its progress: told the total once known, then advanced."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, amount: int) -> None: ...
 
 
-def _check_events(vault: Vault, report: AuditReport) -> list[SignedEvent | None]:
+@dataclass(frozen=True)
+class Facts:
+    """What the whole-ledger checks need to know of one event, once it checked out."""
+
+    seq: int
+    leaf: bytes
+    device: bytes
+    dseq: int
+    prev: str | None
+    kind: str
+    target: str | None  # the item an item.shredded event destroys
+
+
+@dataclass
+class ChunkResult:
+    facts: list[Facts] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    missing_keys: list[tuple[str, str]] = field(default_factory=list)  # (item id, where)
+    item_refs: list[bytes] = field(default_factory=list)
+    blobs_checked: int = 0
+    bytes_checked: int = 0
+
+
+def check_chunk(vault: Vault, lo: int, hi: int) -> ChunkResult:
+    """Check events lo..hi-1 on their own: decryption, tag, signature, and their blobs."""
     ledger = vault.ledger
-    events: list[SignedEvent | None] = []
-    expected = 0
-    for seq, tag, sealed in ledger.raw_rows():
-        while expected < seq:
-            report.problem(f"event #{expected}", "missing (deleted from the ledger)")
-            events.append(None)
-            expected += 1
-        expected = seq + 1
+    out = ChunkResult()
+    # Each item's key (and, for small items, its ciphertext) in one query per chunk.
+    blobs = {
+        seq: (bytes(ref), bytes(sealed), None if data is None else bytes(data))
+        for seq, ref, sealed, data in ledger.conn.execute(
+            "SELECT k.seq, k.ref, k.sealed, s.data FROM blob_keys k "
+            "LEFT JOIN small_blobs s ON s.ref = k.ref WHERE k.seq >= ? AND k.seq < ?",
+            (lo, hi),
+        )
+    }
+    rows = ledger.conn.execute(
+        "SELECT seq, tag, sealed FROM events WHERE seq >= ? AND seq < ? ORDER BY seq", (lo, hi)
+    )
+    for seq, tag, sealed in rows:
+        where = f"event #{seq}"
         try:
             signed = ledger.open_event(seq, sealed)
         except IntegrityError as exc:
-            report.problem(
-                f"event #{seq}",
-                f"cannot be opened: {exc} — the stored event was altered, moved or swapped",
+            out.problems.append(
+                Problem(
+                    where,
+                    f"cannot be opened: {exc} — the stored event was altered, moved or swapped",
+                )
             )
-            events.append(None)
             continue
         if ledger.tag(signed.leaf) != tag:
-            report.problem(f"event #{seq}", "its index tag does not match its content (row edited)")
-        events.append(signed)
-    report.events = len(events)
-    return events
-
-
-def _check_signatures(events: list[SignedEvent | None], report: AuditReport) -> None:
-    work = [
-        (seq, e.event.device, e.signed_message(), e.signature)
-        for seq, e in enumerate(events)
-        if e is not None
-    ]
-    step = max(1, len(work) // (WORKERS * 8) + 1)
-    with ThreadPoolExecutor(WORKERS) as pool:
-        bad = [
-            seq
-            for chunk in pool.map(
-                _verify_batch, [work[i : i + step] for i in range(0, len(work), step)]
+            out.problems.append(
+                Problem(where, "its index tag does not match its content (row edited)")
             )
-            for seq in chunk
-        ]
-    for seq in sorted(bad):
-        report.problem(f"event #{seq}", "signature does not verify (event edited or forged)")
+        if not signed.signature_valid():
+            out.problems.append(
+                Problem(where, "signature does not verify (event edited or forged)")
+            )
+        ev = signed.event
+        target = str(ev.body.get("item")) if ev.kind == ITEM_SHREDDED else None
+        out.facts.append(Facts(seq, signed.leaf, ev.device, ev.dseq, ev.prev, ev.kind, target))
+        if ev.kind == ITEM_ADDED:
+            _check_item_blob(vault, seq, signed, blobs.get(seq), out)
+    return out
 
 
-def _check_devices(
-    events: list[SignedEvent | None], known: set[bytes], report: AuditReport
+def _check_item_blob(
+    vault: Vault,
+    seq: int,
+    signed: Any,
+    stored: tuple[bytes, bytes, bytes | None] | None,
+    out: ChunkResult,
 ) -> None:
+    try:
+        item = item_from_event(seq, signed)
+        ref = vault.blobs.ref(bytes.fromhex(item.sha256))
+    except (KeyError, ValueError, TypeError):
+        out.problems.append(Problem(f"event #{seq}", "item event lacks a valid sha256 or size"))
+        return
+    out.item_refs.append(ref)
+    where = f"item {item.short_id} ({item.name})"
+    if stored is None or stored[0] != ref:
+        out.missing_keys.append((item.id, where))  # fine if a later event shredded it
+        return
+    try:
+        size = 0
+        for chunk in vault.read_with_key(item, stored[1], stored[2]):
+            size += len(chunk)
+    except AtharError as exc:
+        out.problems.append(Problem(where, str(exc)))
+        return
+    out.blobs_checked += 1
+    out.bytes_checked += size
+
+
+_worker_vault: Vault | None = None
+
+
+def _worker_init(root: str, master: bytes, identity: bytes, vault_id: bytes) -> None:
+    global _worker_vault
+    from pathlib import Path
+
+    keys = UnlockedKeys(master, DeviceIdentity.from_bytes(identity), vault_id)
+    _worker_vault = Vault(Path(root), keys)
+
+
+def _worker_chunk(bounds: tuple[int, int]) -> ChunkResult:
+    assert _worker_vault is not None
+    return check_chunk(_worker_vault, *bounds)
+
+
+def _check_all_chunks(
+    vault: Vault, size: int, workers: int, progress: Progress | None
+) -> list[ChunkResult]:
+    bounds = [(lo, min(lo + CHUNK_EVENTS, size)) for lo in range(0, size, CHUNK_EVENTS)]
+    if progress:
+        progress.start(size)
+    results: list[ChunkResult] = []
+    if workers <= 1 or size < PARALLEL_FROM:
+        for lo, hi in bounds:
+            results.append(check_chunk(vault, lo, hi))
+            if progress:
+                progress.advance(hi - lo)
+        return results
+    keys = vault.keys
+    # spawn, not fork: the parent may run a progress-bar thread, and forking a threaded
+    # process can copy a held lock into the child.
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(str(vault.root), keys.master, keys.identity.to_bytes(), keys.vault_id),
+    ) as pool:
+        for (lo, hi), result in zip(bounds, pool.map(_worker_chunk, bounds), strict=True):
+            results.append(result)
+            if progress:
+                progress.advance(hi - lo)
+    return results
+
+
+def _check_devices(facts: list[Facts], known: set[bytes], report: AuditReport) -> None:
     heads: dict[bytes, tuple[int, str, int]] = {}  # device -> (dseq, id, seq)
-    for seq, e in enumerate(events):
-        if e is None:
-            continue
-        ev = e.event
-        if ev.device not in known:
+    for f in facts:
+        if f.device not in known:
             report.problem(
-                f"event #{seq}", f"signed by unknown device {fingerprint(ev.device)} (forged)"
+                f"event #{f.seq}", f"signed by unknown device {fingerprint(f.device)} (forged)"
             )
             continue
-        last = heads.get(ev.device)
+        last = heads.get(f.device)
         want_dseq, want_prev = (last[0] + 1, last[1]) if last else (0, None)
-        if ev.dseq != want_dseq or ev.prev != want_prev:
+        if f.dseq != want_dseq or f.prev != want_prev:
             after = f"after event #{last[2]}" if last else "as the device's first event"
             report.problem(
-                f"event #{seq}",
+                f"event #{f.seq}",
                 f"device chain broken: expected its event {want_dseq} {after}, found event "
-                f"{ev.dseq} (events deleted, inserted or reordered)",
+                f"{f.dseq} (events deleted, inserted or reordered)",
             )
-        heads[ev.device] = (ev.dseq, e.id, seq)
+        heads[f.device] = (f.dseq, f.leaf.hex(), f.seq)
 
 
 def _check_checkpoints(
     vault: Vault,
-    events: list[SignedEvent | None],
+    leaves: list[bytes] | None,
+    size: int,
     known: set[bytes],
     report: AuditReport,
     external: list[SignedCheckpoint],
 ) -> None:
+    """Compare every checkpoint with the recomputed tree; *leaves* is None if some event
+    could not be read (then only sizes can be compared)."""
     ledger = vault.ledger
     checkpoints: list[tuple[str, SignedCheckpoint]] = []
     for label, loader in (
@@ -162,27 +268,22 @@ def _check_checkpoints(
     if not checkpoints:
         report.problem("ledger", "has no signed checkpoint")
         return
-    complete = all(e is not None for e in events)
-    size = len(events)
-    hashes = [e.leaf for e in events if e is not None]
     roots: dict[int, bytes] = {}
-    if complete:
+    if leaves is not None:
         wanted = sorted({cp.checkpoint.size for _, cp in checkpoints if cp.checkpoint.size <= size})
         frontier = merkle.Frontier()
         roots[0] = frontier.root()
-        it = iter(wanted)
-        target = next(it, None)
-        for i, h in enumerate(hashes):
-            frontier.append(h)
+        targets = iter(wanted)
+        target = next(targets, None)
+        for i, leaf in enumerate(leaves):
+            frontier.append(leaf)
             while target is not None and target == i + 1:
                 roots[target] = frontier.root()
-                target = next(it, None)
+                target = next(targets, None)
         report.root = frontier.root().hex()
         report.size = size
-    latest = (
-        max(cp.checkpoint.size for label, cp in checkpoints if label == "database")
-        if any(label == "database" for label, _ in checkpoints)
-        else 0
+    latest = max(
+        (cp.checkpoint.size for label, cp in checkpoints if label == "database"), default=0
     )
     for label, signed in checkpoints:
         cp = signed.checkpoint
@@ -199,7 +300,7 @@ def _check_checkpoints(
                 f"ledger rolled back or truncated: the checkpoint covers {cp.size} events "
                 f"but the ledger holds {size}",
             )
-        elif complete and roots.get(cp.size) != cp.root:
+        elif leaves is not None and roots.get(cp.size) != cp.root:
             report.problem(
                 where, "Merkle root does not match the ledger: events before it were changed"
             )
@@ -211,70 +312,58 @@ def _check_checkpoints(
         )
 
 
-class Progress(Protocol):
-    """Where the audit reports its progress: told the total once known, then advanced."""
-
-    def start(self, total: int) -> None: ...
-
-    def advance(self, amount: int) -> None: ...
-
-
-def _check_blobs(
-    vault: Vault,
-    events: list[SignedEvent | None],
-    report: AuditReport,
-    progress: Progress | None,
-) -> None:
-    items = [i for i in project_items([e for e in events if e is not None]) if not i.shredded]
-    report.items = len(items)
-    if progress:
-        progress.start(sum(max(i.size, 1) for i in items))
-    keyrows = vault.ledger.blob_keys()
-
-    def check(item: Any) -> tuple[Any, str | None, int]:
-        try:
-            size = 0
-            ref = vault.blobs.ref(bytes.fromhex(item.sha256))
-            keyrow = keyrows.get(ref)
-            for chunk in vault.read_with_key(item, keyrow[0] if keyrow else None):
-                size += len(chunk)
-            return item, None, size
-        except AtharError as exc:
-            return item, str(exc), 0
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for item, error, size in pool.map(check, items):
-            report.blobs_checked += 1
-            report.bytes_checked += size
-            if error:
-                report.problem(f"item {item.short_id} ({item.name})", error)
-            if progress:
-                progress.advance(max(item.size, 1))
-    refs = {vault.blobs.ref(bytes.fromhex(i.sha256)) for i in items}
-    stray_keys = set(keyrows) - refs
-    if stray_keys:
-        report.problem("blob keys", f"{len(stray_keys)} keys belong to no recorded item")
-    stray = vault.blobs.stored_refs() - set(keyrows)
-    if stray:
-        report.notes.append(
-            f"{len(stray)} encrypted files from interrupted adds have no key and are unreadable"
-        )
-
-
 def audit(
     vault: Vault,
     external: list[SignedCheckpoint] | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> AuditReport:
     report = AuditReport()
-    events = _check_events(vault, report)
+    seqs = [row[0] for row in vault.ledger.conn.execute("SELECT seq FROM events ORDER BY seq")]
+    size = seqs[-1] + 1 if seqs else 0
+    present = set(seqs)
+    for missing in (s for s in range(size) if s not in present):
+        report.problem(f"event #{missing}", "missing (deleted from the ledger)")
+    report.events = len(seqs)
+
+    chunks = _check_all_chunks(vault, size, workers or min(2, os.cpu_count() or 1), progress)
+    facts = [f for c in chunks for f in c.facts]
+    for c in chunks:
+        report.problems += c.problems
+        report.blobs_checked += c.blobs_checked
+        report.bytes_checked += c.bytes_checked
+    report.problems.sort(key=_event_order)
+
     known = {vault.keys.identity.public_key}
-    _check_signatures(events, report)
-    _check_devices(events, known, report)
-    _check_checkpoints(vault, events, known, report, external or [])
-    _check_blobs(vault, events, report, progress)
+    _check_devices(facts, known, report)
+    complete = len(facts) == size
+    _check_checkpoints(
+        vault, [f.leaf for f in facts] if complete else None, size, known, report, external or []
+    )
+
+    shredded = {f.target for f in facts if f.kind == ITEM_SHREDDED}
+    added = sum(1 for f in facts if f.kind == ITEM_ADDED)
+    report.items = added - len(shredded)
+    for c in chunks:
+        for item_id, where in c.missing_keys:
+            if item_id not in shredded:
+                report.problem(where, "its key is missing")
+    item_refs = {r for c in chunks for r in c.item_refs}
+    key_refs = {bytes(r) for (r,) in vault.ledger.conn.execute("SELECT ref FROM blob_keys")}
+    if key_refs - item_refs:
+        report.problem("blob keys", f"{len(key_refs - item_refs)} keys belong to no recorded item")
+    stray = vault.blobs.stored_refs() - key_refs
+    if stray:
+        report.notes.append(
+            f"{len(stray)} encrypted files from interrupted adds have no key and are unreadable"
+        )
     return report
 
 
-def total_blob_bytes(vault: Vault) -> int:
-    return sum(max(i.size, 1) for i in vault.items() if not i.shredded)
+def _event_order(p: Problem) -> tuple[int, str]:
+    if p.where.startswith("event #"):
+        try:
+            return int(p.where[7:]), ""
+        except ValueError:
+            pass
+    return 1 << 62, p.where

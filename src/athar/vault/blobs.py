@@ -8,6 +8,11 @@ be destroyed alone by deleting its sealed key (crypto-shredding).
 
 Writes go to ``tmp/`` first and are renamed into place only after an fsync, so a crash
 leaves either a whole blob or a stray temp file of ciphertext that is swept later.
+
+Small items (up to INLINE_MAX bytes: testimonies, notes, most documents) are encrypted in
+memory and stored, sealed the same way, inside the ledger database in the same
+transaction as their event: one fsync per batch instead of one per file, and a seized
+disk does not show one file per testimony with its (padded) size.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import io
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -26,15 +32,18 @@ from athar.crypto.stream import decrypt_stream, encrypt_stream
 from athar.errors import InputError, IntegrityError
 from athar.vault.fsutil import fsync_dir, open_private, private_mkdir, raise_if_disk_full
 
+INLINE_MAX = 256 * 1024
+
 
 @dataclass(frozen=True)
 class StagedBlob:
-    """A blob encrypted into tmp/, not yet in the store."""
+    """A blob encrypted into tmp/ (large) or into memory (small), not yet in the store."""
 
-    temp: Path
+    temp: Path | None
     sha256: bytes
     size: int
     data_key: bytes
+    inline: bytes | None = None
 
 
 class BlobStore:
@@ -81,6 +90,13 @@ class BlobStore:
             if not stat.S_ISREG(info.st_mode):
                 raise InputError("{path} is not a regular file", path=str(source))
             data_key = aead.random_key()
+            if info.st_size <= INLINE_MAX:
+                buffer = io.BytesIO()
+                try:
+                    digest = encrypt_stream(fh, buffer, data_key, info.st_size, progress=progress)
+                except OSError as exc:
+                    raise _unreadable(source, exc) from None
+                return StagedBlob(None, digest, info.st_size, data_key, buffer.getvalue())
             temp = self.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}"
             try:
                 fd = open_private(temp)
@@ -90,33 +106,37 @@ class BlobStore:
             except OSError as exc:
                 temp.unlink(missing_ok=True)
                 raise_if_disk_full(exc)
-                raise InputError(
-                    "cannot read {path}: {reason}",
-                    path=str(source),
-                    reason=exc.strerror or str(exc),
-                ) from None
+                raise _unreadable(source, exc) from None
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise
         return StagedBlob(temp, digest, info.st_size, data_key)
 
     def install(self, staged: StagedBlob, ref: bytes) -> Path:
-        """Rename a staged blob into place; the caller fsyncs the returned directory."""
+        """Rename a staged file blob into place; the caller fsyncs the returned directory."""
+        assert staged.temp is not None, "inline blobs are stored by the ledger"
         target = self.path(ref)
         private_mkdir(target.parent)
         os.replace(staged.temp, target)
         return target.parent
 
     def discard(self, staged: StagedBlob) -> None:
-        staged.temp.unlink(missing_ok=True)
+        if staged.temp is not None:
+            staged.temp.unlink(missing_ok=True)
 
     @staticmethod
     def sync(directories: set[Path]) -> None:
         for d in directories:
             fsync_dir(d)
 
-    def read(self, ref: bytes, data_key: bytes, what: str) -> Iterator[bytes]:
-        """Yield the plaintext of a blob; raise IntegrityError if missing or altered."""
+    def read(
+        self, ref: bytes, data_key: bytes, what: str, inline: bytes | None = None
+    ) -> Iterator[bytes]:
+        """Yield the plaintext of a blob (from *inline* ciphertext if given, else its file);
+        raise IntegrityError if it is missing or altered."""
+        if inline is not None:
+            yield from decrypt_stream(io.BytesIO(inline), data_key, what=what)
+            return
         try:
             fh = open(self.path(ref), "rb")  # noqa: SIM115 - closed in finally
         except FileNotFoundError:
@@ -149,6 +169,12 @@ class BlobStore:
                 with contextlib.suppress(ValueError):
                     refs.add(bytes.fromhex(sub.name + f.name))
         return refs
+
+
+def _unreadable(source: Path, exc: OSError) -> InputError:
+    return InputError(
+        "cannot read {path}: {reason}", path=str(source), reason=exc.strerror or str(exc)
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -6,6 +6,7 @@ master key; the associated data binds each sealed value to its row):
     events(seq, tag, sealed)      seq = position in the log (0-based), tag = keyed hash of
                                   the event id (to refuse duplicates), sealed = entry bytes
     blob_keys(ref, sealed, seq)   per-blob data key, sealed; seq of its item.added event
+    small_blobs(ref, data)        encrypted streams of small items (same format as files)
     checkpoints(size, sealed)     signed checkpoints (the latest is the commitment)
     meta(k, v)                    sealed head: size, Merkle frontier, per-device chain heads
 
@@ -41,11 +42,13 @@ from athar.vault.keyfile import UnlockedKeys
 
 _SEQ = struct.Struct(">Q")
 
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, tag BLOB NOT NULL UNIQUE,
                                    sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS blob_keys (ref BLOB PRIMARY KEY, sealed BLOB NOT NULL,
                                       seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS small_blobs (ref BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 """
@@ -100,8 +103,14 @@ class Ledger:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA secure_delete=ON")
-        if new:
-            self.conn.executescript(SCHEMA)
+        if new or self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the schema up to SCHEMA_VERSION; every statement is idempotent."""
+        self.conn.executescript(
+            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+        )
 
     def close(self) -> None:
         self.conn.close()
@@ -154,6 +163,10 @@ class Ledger:
     def blob_keys(self) -> dict[bytes, tuple[bytes, int]]:
         rows = self.conn.execute("SELECT ref, sealed, seq FROM blob_keys")
         return {bytes(r): (bytes(s), int(q)) for r, s, q in rows}
+
+    def inline_blob(self, ref: bytes) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM small_blobs WHERE ref=?", (ref,)).fetchone()
+        return bytes(row[0]) if row else None
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         """Checkpoints stored in the database, oldest first, each verified."""
@@ -269,6 +282,16 @@ class Transaction:
 
     def blob_key(self, ref: bytes) -> tuple[bytes, int] | None:
         return self.ledger.blob_key(ref)
+
+    def put_inline_blob(self, ref: bytes, data: bytes) -> None:
+        self.ledger.conn.execute(
+            "INSERT OR REPLACE INTO small_blobs (ref, data) VALUES (?, ?)", (ref, data)
+        )
+
+    def forget_blob(self, ref: bytes) -> None:
+        """Delete a blob's key and inline data (secure_delete zeroes the freed pages)."""
+        self.ledger.conn.execute("DELETE FROM blob_keys WHERE ref=?", (ref,))
+        self.ledger.conn.execute("DELETE FROM small_blobs WHERE ref=?", (ref,))
 
     def finish(self) -> SignedCheckpoint:
         ledger = self.ledger

@@ -218,7 +218,10 @@ class Vault:
                         seq = known[1] if known else existing_ids[ref]
                         results.append(AddResult(str(path), "duplicate", reason=str(seq)))
                         continue
-                    dirs.add(self.blobs.install(staged, ref))
+                    if staged.inline is not None:
+                        tx.put_inline_blob(ref, staged.inline)
+                    else:
+                        dirs.add(self.blobs.install(staged, ref))
                     body: dict[str, Any] = {
                         "sha256": staged.sha256.hex(),
                         "size": staged.size,
@@ -240,8 +243,7 @@ class Vault:
             raise
         finally:
             for _, staged in batch:
-                if staged.temp.exists():
-                    self.blobs.discard(staged)
+                self.blobs.discard(staged)
         for r in results:
             if r.status == "duplicate" and r.reason is not None:
                 r = AddResult(r.path, "duplicate", self._item_at(int(r.reason)))
@@ -274,10 +276,13 @@ class Vault:
         """Yield an item's plaintext, checked against its recorded hash at the end."""
         ref = self.blobs.ref(bytes.fromhex(item.sha256))
         keyrow = self.ledger.blob_key(ref)
-        return self.read_with_key(item, keyrow[0] if keyrow else None)
+        inline = self.ledger.inline_blob(ref)
+        return self.read_with_key(item, keyrow[0] if keyrow else None, inline)
 
-    def read_with_key(self, item: Item, sealed_key: bytes | None) -> Iterator[bytes]:
-        """Like read(), with the sealed key already fetched (safe in worker threads)."""
+    def read_with_key(
+        self, item: Item, sealed_key: bytes | None, inline: bytes | None = None
+    ) -> Iterator[bytes]:
+        """Like read(), with the sealed key and inline data already fetched."""
         ref = self.blobs.ref(bytes.fromhex(item.sha256))
         what = f"item {item.short_id}"
         if sealed_key is None:
@@ -287,7 +292,7 @@ class Vault:
         data_key = self.blobs.open_key(ref, sealed_key, what)
         digest = hashlib.sha256()
         size = 0
-        for chunk in self.blobs.read(ref, data_key, what):
+        for chunk in self.blobs.read(ref, data_key, what, inline):
             digest.update(chunk)
             size += len(chunk)
             yield chunk
@@ -327,7 +332,7 @@ class Vault:
         """Destroy one item's data key and blob; the ledger keeps its (signed) description."""
         ref = self.blobs.ref(bytes.fromhex(item.sha256))
         with self.ledger.transaction() as tx:
-            self.ledger.conn.execute("DELETE FROM blob_keys WHERE ref=?", (ref,))
+            tx.forget_blob(ref)
             signed = tx.append(ITEM_SHREDDED, {"item": item.id, "reason": reason})
         self.blobs.path(ref).unlink(missing_ok=True)
         return signed
