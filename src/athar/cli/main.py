@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -409,8 +411,15 @@ def wipe_cmd(
         )
 
 
+def _no_core_dumps() -> None:
+    """A crash dump of this process would hold the master key in plain; forbid them."""
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def run() -> None:
     from athar.cli import demo  # registers the demo command
 
+    _no_core_dumps()
     demo.register(app)
     app()

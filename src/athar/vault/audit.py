@@ -270,7 +270,9 @@ def _check_checkpoints(
         return
     roots: dict[int, bytes] = {}
     if leaves is not None:
-        wanted = sorted({cp.checkpoint.size for _, cp in checkpoints if cp.checkpoint.size <= size})
+        wanted = sorted(
+            {cp.checkpoint.size for _, cp in checkpoints if cp.checkpoint.size <= size} | {size}
+        )
         frontier = merkle.Frontier()
         roots[0] = frontier.root()
         targets = iter(wanted)
@@ -304,6 +306,14 @@ def _check_checkpoints(
             report.problem(
                 where, "Merkle root does not match the ledger: events before it were changed"
             )
+    try:
+        head = ledger.head()
+        if leaves is not None and (
+            head.size != size or head.frontier.root() != roots.get(size, b"")
+        ):
+            report.problem("ledger head", "the stored head disagrees with the events (edited)")
+    except AtharError as exc:
+        report.problem("ledger head", str(exc))
     if size > latest:
         report.problem(
             "ledger",

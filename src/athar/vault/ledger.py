@@ -124,6 +124,10 @@ class Ledger:
         entry = aead.open_sealed(self._event_key, sealed, event_ad(seq), what=where)
         return parse_entry(entry, where)
 
+    def head(self) -> Head:
+        """The sealed summary appenders use: size, Merkle frontier, device chain heads."""
+        return self._read_head()
+
     def _read_head(self) -> Head:
         row = self.conn.execute("SELECT v FROM meta WHERE k='head'").fetchone()
         if row is None:
