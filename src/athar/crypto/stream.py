@@ -41,6 +41,17 @@ _LENGTH = struct.Struct(">Q")
 _hasher_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="athar-hash")
 
 
+def write_all(sink: BinaryIO, data: bytes) -> None:
+    """Write every byte: an unbuffered file may accept part of a write (a full disk does
+    that), and the next write is the one that raises."""
+    view = memoryview(data)
+    while view:
+        written = sink.write(view)
+        if written is None:  # non-blocking sink that took nothing; not a file we use
+            raise OSError("write would block")
+        view = view[written:]
+
+
 def padded_length(content_length: int) -> int:
     return padme(_LENGTH.size + content_length)
 
@@ -99,7 +110,7 @@ def encrypt_stream(
     state = sodium.crypto_secretstream_xchacha20poly1305_state()
     header = sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key)
     prefix = _PREFIX.pack(MAGIC, chunk_size)
-    sink.write(prefix + header)
+    write_all(sink, prefix + header)
     total = padded_length(content_length)
     done = 0
     pending = None
@@ -110,7 +121,7 @@ def encrypt_stream(
         done += len(chunk)
         tag = TAG_FINAL if done == total else TAG_MESSAGE
         ad = prefix if done == len(chunk) else None
-        sink.write(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, ad, tag))
+        write_all(sink, sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, ad, tag))
         if progress is not None:
             progress(len(content))
     if pending is not None:

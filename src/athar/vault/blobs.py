@@ -18,6 +18,7 @@ disk does not show one file per testimony with its (padded) size.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import io
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from athar.crypto import aead
-from athar.crypto.stream import decrypt_stream, encrypt_stream
+from athar.crypto.stream import ciphertext_length, decrypt_stream, encrypt_stream
 from athar.errors import InputError, IntegrityError
 from athar.vault.fsutil import fsync_dir, open_private, private_mkdir, raise_if_disk_full
 
@@ -103,6 +104,8 @@ class BlobStore:
                 with open(fd, "wb", buffering=0) as out:
                     digest = encrypt_stream(fh, out, data_key, info.st_size, progress=progress)
                     os.fsync(out.fileno())
+                    if os.fstat(out.fileno()).st_size != ciphertext_length(info.st_size):
+                        raise OSError(errno.EIO, "encrypted file has the wrong length")
             except OSError as exc:
                 temp.unlink(missing_ok=True)
                 raise_if_disk_full(exc)

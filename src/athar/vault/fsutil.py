@@ -29,15 +29,25 @@ def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_EXCL) 
     return os.open(path, flags, PRIVATE_FILE)
 
 
+def write_fd(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a full disk first shortens, then fails)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace *path* with *data* so that a crash leaves the old or the new file, whole."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_fd(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

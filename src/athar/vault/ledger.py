@@ -26,18 +26,18 @@ import json
 import os
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from athar.crypto import aead
 from athar.errors import AtharError, DiskFull, IntegrityError
 from athar.vault import merkle
 from athar.vault.checkpoint import Checkpoint, SignedCheckpoint, open_note, sign_checkpoint
 from athar.vault.events import Event, SignedEvent, parse_entry, sign_event, utc_now
-from athar.vault.fsutil import PRIVATE_FILE
+from athar.vault.fsutil import PRIVATE_FILE, free_bytes, raise_if_disk_full, write_fd
 from athar.vault.keyfile import UnlockedKeys
 
 _SEQ = struct.Struct(">Q")
@@ -97,14 +97,20 @@ class Ledger:
         self._cp_key = keys.subkey("ledger/checkpoints")
         self.origin = f"athar.vault/{keys.vault_id.hex()}"
         new = not self.db_path.exists()
-        if new:
-            os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
-        self.conn = sqlite3.connect(self.db_path, timeout=120, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA secure_delete=ON")
-        if new or self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-            self._migrate()
+        try:
+            if new:
+                os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+            self.conn = sqlite3.connect(self.db_path, timeout=120, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA secure_delete=ON")
+            if new or self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._migrate()
+        except OSError as exc:
+            raise_if_disk_full(exc)
+            raise
+        except sqlite3.Error as exc:
+            _reraise_sqlite(exc, root)
 
     def _migrate(self) -> None:
         """Bring the schema up to SCHEMA_VERSION; every statement is idempotent."""
@@ -209,24 +215,35 @@ class Ledger:
 
     # -- writing -------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One atomic, durable batch: all of it lands, with a new checkpoint, or none."""
+    def transaction(self, *, always_checkpoint: bool = False) -> Iterator[Transaction]:
+        """One atomic, durable batch: all of it lands, with a new checkpoint, or none.
+
+        A batch that appends nothing signs no new checkpoint unless asked to.
+        """
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            _reraise_sqlite(exc)
+        except sqlite3.Error as exc:
+            _reraise_sqlite(exc, self.db_path.parent)
         tx = Transaction(self, self._read_head())
+        signed_cp: SignedCheckpoint | None = None
         try:
             yield tx
-            signed_cp = tx.finish()
+            if tx.appended or always_checkpoint:
+                signed_cp = tx.finish()
             self.conn.execute("COMMIT")
         except BaseException as exc:
+            # Undo side effects (installed blob files) while still holding the write
+            # lock, so no other writer can have committed the same blob meanwhile.
+            for undo in reversed(tx.on_rollback):
+                with contextlib.suppress(OSError):
+                    undo()
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):
-                _reraise_sqlite(exc)
+            if isinstance(exc, sqlite3.Error):
+                _reraise_sqlite(exc, self.db_path.parent)
             raise
-        self._append_checkpoint_file(signed_cp)
+        if signed_cp is not None:
+            self._append_checkpoint_file(signed_cp)
 
     def _seal_checkpoint(self, signed: SignedCheckpoint) -> bytes:
         doc = json.dumps({"note": signed.note, "vkey": signed.verifier_key}).encode()
@@ -237,16 +254,36 @@ class Ledger:
         here (disk full) must not be reported as a failed write: the file is cut back to
         its last whole line and simply lags until the next transaction appends again."""
         line = (self._seal_checkpoint(signed).hex() + "\n").encode()
-        fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
-        before = os.fstat(fd).st_size
         try:
-            os.write(fd, line)
+            fd = os.open(self.checkpoint_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        except OSError:
+            return
+        try:
+            whole = _last_whole_line_end(fd)
+            if whole != os.fstat(fd).st_size:
+                os.ftruncate(fd, whole)  # a torn line from an earlier crash
+            write_fd(fd, line)
             os.fsync(fd)
         except OSError:
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, before)
+                os.ftruncate(fd, whole)
+                os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _last_whole_line_end(fd: int) -> int:
+    """Offset just after the file's last newline (0 if none)."""
+    size = os.fstat(fd).st_size
+    pos = size
+    while pos > 0:
+        start = max(0, pos - 4096)
+        block = os.pread(fd, pos - start, start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        pos = start
+    return 0
 
 
 class Transaction:
@@ -254,6 +291,7 @@ class Transaction:
         self.ledger = ledger
         self.head = head
         self.appended: list[SignedEvent] = []
+        self.on_rollback: list[Callable[[], None]] = []
 
     def append(self, kind: str, body: dict[str, Any]) -> SignedEvent:
         identity = self.ledger.keys.identity
@@ -313,12 +351,18 @@ class Transaction:
         return signed
 
 
-def _reraise_sqlite(exc: sqlite3.OperationalError) -> None:
+def _reraise_sqlite(exc: sqlite3.Error, where: Path) -> NoReturn:
+    """Turn SQLite's errors into ones a user can act on."""
+    name = getattr(exc, "sqlite_errorname", "")
     text = str(exc).lower()
-    if "disk is full" in text:
+    full = name == "SQLITE_FULL" or "disk is full" in text
+    if not full and (name.startswith("SQLITE_IOERR") or "disk i/o error" in text):
+        with contextlib.suppress(OSError):
+            full = free_bytes(where) < (1 << 20)
+    if full:
         raise DiskFull(
             "the disk is full; nothing was half-written, free some space and run the command again"
         ) from exc
-    if "locked" in text or "busy" in text:
+    if name.startswith("SQLITE_BUSY") or "locked" in text:
         raise AtharError("the vault is busy with another command; try again") from exc
-    raise exc
+    raise AtharError("the vault database cannot be used: {reason}", reason=str(exc)) from exc

@@ -222,6 +222,7 @@ class Vault:
                         tx.put_inline_blob(ref, staged.inline)
                     else:
                         dirs.add(self.blobs.install(staged, ref))
+                        tx.on_rollback.append(self.blobs.path(ref).unlink)
                     body: dict[str, Any] = {
                         "sha256": staged.sha256.hex(),
                         "size": staged.size,
@@ -340,7 +341,7 @@ class Vault:
     # -- checkpoints and proofs ----------------------------------------------------
     def checkpoint(self) -> SignedCheckpoint:
         """Sign a fresh checkpoint of the ledger as it stands now."""
-        with self.ledger.transaction() as tx:
+        with self.ledger.transaction(always_checkpoint=True) as tx:
             pass
         return tx.checkpoint
 
