@@ -488,3 +488,17 @@ def test_wrong_passphrase_changes_nothing(
     # And the right passphrase still opens an intact vault.
     assert _verify(cli).exit_code == 0
     assert len(json.loads(cli("ls", "--json").stdout)) == 5
+
+
+def test_insider_rewrites_the_sealed_head(cli: Cli, vault: Vault, filled: dict[str, Item]) -> None:
+    """The head (size, frontier, chain heads) that appenders trust is recomputed by verify:
+    an insider who reseals a head claiming fewer events is caught."""
+    from athar.vault.ledger import Head
+
+    head = vault.ledger.head()
+    shorter = Head()
+    for seq in range(head.size - 1):
+        shorter.advance(vault.ledger.event_at(seq))
+    sealed = aead.seal(vault.ledger._meta_key, shorter.to_bytes(), b"head")
+    vault.ledger.conn.execute("UPDATE meta SET v=? WHERE k='head'", (sealed,))
+    _assert_fails_naming(cli, "ledger head")
