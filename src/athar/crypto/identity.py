@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from nacl.exceptions import BadSignatureError
 from nacl.public import PrivateKey
@@ -22,6 +22,7 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+@lru_cache(maxsize=256)
 def fingerprint(public_key: bytes) -> str:
     """A short, human-comparable name for a public key (read aloud over a phone)."""
     digest = hashlib.sha256(b"athar-device-fingerprint\n" + public_key).hexdigest()[:20]

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
-
 from athar.crypto.identity import DeviceIdentity, fingerprint, verify_signature
 from athar.errors import IntegrityError
+from athar.vault.canonical import canonical_json
 from athar.vault.merkle import leaf_hash
 
 PAYLOAD_TYPE = "application/vnd.athar.event+json"
@@ -37,7 +36,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 @dataclass(frozen=True)
@@ -50,18 +49,16 @@ class Event:
     body: dict[str, Any]
 
     def payload(self) -> bytes:
-        return bytes(
-            rfc8785.dumps(
-                {
-                    "v": EVENT_VERSION,
-                    "kind": self.kind,
-                    "device": base64.b64encode(self.device).decode(),
-                    "dseq": self.dseq,
-                    "prev": self.prev,
-                    "time": self.time,
-                    "body": self.body,
-                }
-            )
+        return canonical_json(
+            {
+                "v": EVENT_VERSION,
+                "kind": self.kind,
+                "device": base64.b64encode(self.device).decode(),
+                "dseq": self.dseq,
+                "prev": self.prev,
+                "time": self.time,
+                "body": self.body,
+            }
         )
 
 
@@ -99,8 +96,7 @@ def sign_event(event: Event, identity: DeviceIdentity) -> SignedEvent:
             {"keyid": fingerprint(event.device), "sig": base64.b64encode(signature).decode()}
         ],
     }
-    entry = bytes(rfc8785.dumps(envelope))
-    return parse_entry(entry)
+    return SignedEvent(canonical_json(envelope, known_simple=True), event, payload, signature)
 
 
 def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
