@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import hmac
 import io
 import os
@@ -60,7 +59,7 @@ class BlobStore:
         private_mkdir(self.tmp_dir)
 
     def ref(self, sha256: bytes) -> bytes:
-        return hmac.new(self._name_key, sha256, hashlib.sha256).digest()
+        return hmac.digest(self._name_key, sha256, "sha256")
 
     def path(self, ref: bytes) -> Path:
         name = ref.hex()

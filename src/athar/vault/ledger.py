@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import os
@@ -123,7 +122,7 @@ class Ledger:
 
     # -- sealing -------------------------------------------------------------------
     def tag(self, event_id: bytes) -> bytes:
-        return hmac.new(self._tag_key, event_id, hashlib.sha256).digest()[:16]
+        return hmac.digest(self._tag_key, event_id, "sha256")[:16]
 
     def open_event(self, seq: int, sealed: bytes) -> SignedEvent:
         where = f"event #{seq}"

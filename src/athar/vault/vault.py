@@ -284,21 +284,34 @@ class Vault:
         self, item: Item, sealed_key: bytes | None, inline: bytes | None = None
     ) -> Iterator[bytes]:
         """Like read(), with the sealed key and inline data already fetched."""
-        ref = self.blobs.ref(bytes.fromhex(item.sha256))
         what = f"item {item.short_id}"
         if sealed_key is None:
             if item.shredded:
                 raise InputError("item {id} was destroyed (crypto-shredded)", id=item.short_id)
             raise IntegrityError("{what}: its key is missing", what=what)
+        ref = self.blobs.ref(bytes.fromhex(item.sha256))
+        return self._checked_plaintext(ref, sealed_key, inline, item.sha256, item.size, what)
+
+    def _checked_plaintext(
+        self, ref: bytes, sealed_key: bytes, inline: bytes | None, sha256: str, size: int, what: str
+    ) -> Iterator[bytes]:
         data_key = self.blobs.open_key(ref, sealed_key, what)
         digest = hashlib.sha256()
-        size = 0
+        seen = 0
         for chunk in self.blobs.read(ref, data_key, what, inline):
             digest.update(chunk)
-            size += len(chunk)
+            seen += len(chunk)
             yield chunk
-        if digest.hexdigest() != item.sha256 or size != item.size:
+        if digest.hexdigest() != sha256 or seen != size:
             raise IntegrityError("{what}: content does not match its recorded SHA-256", what=what)
+
+    def check_blob(
+        self, ref: bytes, sealed_key: bytes, inline: bytes | None, sha256: str, size: int, what: str
+    ) -> int:
+        """Decrypt and hash one blob without keeping it; return its size or raise."""
+        return sum(
+            len(c) for c in self._checked_plaintext(ref, sealed_key, inline, sha256, size, what)
+        )
 
     def export(self, item: Item, out: Path, progress: ProgressFn | None = None) -> None:
         """Decrypt to *out*; the file appears only once its hash has been checked."""
