@@ -84,8 +84,7 @@ def age_recipient(root: Path) -> str:
     key = root / "age-key.txt"
     if not key.exists():
         subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    out = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True,
-                         text=True)
+    out = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
 
@@ -123,15 +122,19 @@ def run_athar(data: Path, vault: Path, expect: int) -> dict[str, Any]:
     out_file = vault.parent / (vault.name + ".out.json")
     wait_for_quiet()
     with open(out_file, "wb") as out:
-        run = run_measured([athar_bin(), "add", str(data), "--json"], env=athar_env(vault),
-                           stdout=out)
+        run = run_measured(
+            [athar_bin(), "add", str(data), "--json"], env=athar_env(vault), stdout=out
+        )
     report = json.loads(out_file.read_text(encoding="utf-8"))
     out_file.unlink()
     if report.get("added") != expect:
         raise RuntimeError(f"athar add reported {report.get('added')} added, expected {expect}")
     shutil.rmtree(vault)
-    return {"athar_s": run.seconds, "athar_peak_rss_kib": run.peak_rss_kib,
-            "athar_foreign_cpu_s": run.foreign_cpu_s}
+    return {
+        "athar_s": run.seconds,
+        "athar_peak_rss_kib": run.peak_rss_kib,
+        "athar_foreign_cpu_s": run.foreign_cpu_s,
+    }
 
 
 def memory_reference(root: Path, one_file: Path) -> dict[str, float]:
@@ -176,12 +179,16 @@ def main() -> None:
         for side in order:
             if side == "peer":
                 row.update(run_peer(files, recipient, root / "age-out"))
-                log(f"  peer sha256sum+age: {row['peer_s']:.2f} s "
-                    f"(+sync {row['sync_s']:.2f} s; openssl+age {row['peer_openssl_s']:.2f} s)")
+                log(
+                    f"  peer sha256sum+age: {row['peer_s']:.2f} s "
+                    f"(+sync {row['sync_s']:.2f} s; openssl+age {row['peer_openssl_s']:.2f} s)"
+                )
             else:
                 row.update(run_athar(root / "data", root / f"vault-{r}", len(files)))
-                log(f"  athar add: {row['athar_s']:.2f} s, "
-                    f"peak RSS {mib(row['athar_peak_rss_kib'])} MiB")
+                log(
+                    f"  athar add: {row['athar_s']:.2f} s, "
+                    f"peak RSS {mib(row['athar_peak_rss_kib'])} MiB"
+                )
         repeats.append(row)
 
     athar = median([r["athar_s"] for r in repeats])
@@ -192,29 +199,31 @@ def main() -> None:
     log("memory reference: unlock alone and a single 4 MiB add")
     mem = memory_reference(root, files[-1])
     ratio = athar / peer
-    emit({
-        "benchmark": "ingest",
-        "files": len(files),
-        "bytes": total_bytes,
-        "repeats": repeats,
-        "median_athar_s": round(athar, 3),
-        "median_sha256sum_s": round(median([r["sha256sum_s"] for r in repeats]), 3),
-        "median_age_s": round(median([r["age_s"] for r in repeats]), 3),
-        "median_peer_s": round(peer, 3),
-        "median_peer_durable_s": round(peer_durable, 3),
-        "median_openssl_sha256_s": round(median([r["openssl_sha256_s"] for r in repeats]), 3),
-        "median_peer_openssl_s": round(peer_openssl, 3),
-        "ratio": round(ratio, 3),
-        "ratio_vs_durable_peer": round(athar / peer_durable, 3),
-        "ratio_vs_openssl_peer": round(athar / peer_openssl, 3),
-        "athar_mib_per_s": round(total_bytes / 2**20 / athar, 1),
-        "peer_mib_per_s": round(total_bytes / 2**20 / peer, 1),
-        "athar_peak_rss_mib": mib(peak),
-        **mem,
-        "goal": f"athar/(sha256sum+age) <= {GOAL_RATIO}",
-        "goal_met": ratio <= GOAL_RATIO,
-        "disk_free_bytes_at_start": free,
-    })
+    emit(
+        {
+            "benchmark": "ingest",
+            "files": len(files),
+            "bytes": total_bytes,
+            "repeats": repeats,
+            "median_athar_s": round(athar, 3),
+            "median_sha256sum_s": round(median([r["sha256sum_s"] for r in repeats]), 3),
+            "median_age_s": round(median([r["age_s"] for r in repeats]), 3),
+            "median_peer_s": round(peer, 3),
+            "median_peer_durable_s": round(peer_durable, 3),
+            "median_openssl_sha256_s": round(median([r["openssl_sha256_s"] for r in repeats]), 3),
+            "median_peer_openssl_s": round(peer_openssl, 3),
+            "ratio": round(ratio, 3),
+            "ratio_vs_durable_peer": round(athar / peer_durable, 3),
+            "ratio_vs_openssl_peer": round(athar / peer_openssl, 3),
+            "athar_mib_per_s": round(total_bytes / 2**20 / athar, 1),
+            "peer_mib_per_s": round(total_bytes / 2**20 / peer, 1),
+            "athar_peak_rss_mib": mib(peak),
+            **mem,
+            "goal": f"athar/(sha256sum+age) <= {GOAL_RATIO}",
+            "goal_met": ratio <= GOAL_RATIO,
+            "disk_free_bytes_at_start": free,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,12 @@ def bench_athar(root: Path, batch: int, target: int, budget: float) -> dict[str,
     shutil.rmtree(vault_dir)
     if row[1] != n:
         raise RuntimeError(f"ledger holds {row[1]} bench events, expected {n}")
-    return {"events": n, "seconds": seconds, "sealed_bytes": round(row[0]),
-            "foreign_cpu_s": foreign}
+    return {
+        "events": n,
+        "seconds": seconds,
+        "sealed_bytes": round(row[0]),
+        "foreign_cpu_s": foreign,
+    }
 
 
 def bench_sqlite(root: Path, batch: int, target: int, budget: float, size: int) -> dict[str, Any]:
@@ -76,8 +80,10 @@ def bench_sqlite(root: Path, batch: int, target: int, budget: float, size: int) 
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, tag BLOB NOT NULL UNIQUE, "
-                 "sealed BLOB NOT NULL)")
+    conn.execute(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, tag BLOB NOT NULL UNIQUE, "
+        "sealed BLOB NOT NULL)"
+    )
     rows = [(i, os.urandom(16), os.urandom(size)) for i in range(target)]
     n = 0
     wait_for_quiet()
@@ -85,8 +91,9 @@ def bench_sqlite(root: Path, batch: int, target: int, budget: float, size: int) 
     started = time.perf_counter()
     while n < target:
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO events (seq, tag, sealed) VALUES (?, ?, ?)",
-                         rows[n : n + batch])
+        conn.executemany(
+            "INSERT INTO events (seq, tag, sealed) VALUES (?, ?, ?)", rows[n : n + batch]
+        )
         conn.execute("COMMIT")
         n += batch
         if time.perf_counter() - started >= budget:
@@ -101,8 +108,9 @@ def bench_sqlite(root: Path, batch: int, target: int, budget: float, size: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0,
-                        help="time budget per setting and side")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="time budget per setting and side"
+    )
     args = parser.parse_args()
     root = WORK / "ledger"
     check_disk(WORK)
@@ -122,33 +130,39 @@ def main() -> None:
             a = bench_athar(root, batch, target, args.seconds)
         a_rate = a["events"] / a["seconds"]
         s_rate = s["events"] / s["seconds"]
-        log(f"batch {batch}: athar {a_rate:,.0f}/s ({a['events']} events), "
-            f"sqlite {s_rate:,.0f}/s ({s['events']} events)")
-        settings.append({
-            "batch": batch,
-            "athar_events": a["events"],
-            "athar_seconds": round(a["seconds"], 3),
-            "athar_appends_per_s": round(a_rate),
-            "athar_transactions_per_s": round(a_rate / batch, 1),
-            "sealed_event_bytes": a["sealed_bytes"],
-            "sqlite_events": s["events"],
-            "sqlite_seconds": round(s["seconds"], 3),
-            "sqlite_appends_per_s": round(s_rate),
-            "ratio": round(a_rate / s_rate, 4),
-            "athar_foreign_cpu_s": round(a["foreign_cpu_s"], 2),
-            "sqlite_foreign_cpu_s": round(s["foreign_cpu_s"], 2),
-            "order": "athar first" if i % 2 == 0 else "sqlite first",
-        })
+        log(
+            f"batch {batch}: athar {a_rate:,.0f}/s ({a['events']} events), "
+            f"sqlite {s_rate:,.0f}/s ({s['events']} events)"
+        )
+        settings.append(
+            {
+                "batch": batch,
+                "athar_events": a["events"],
+                "athar_seconds": round(a["seconds"], 3),
+                "athar_appends_per_s": round(a_rate),
+                "athar_transactions_per_s": round(a_rate / batch, 1),
+                "sealed_event_bytes": a["sealed_bytes"],
+                "sqlite_events": s["events"],
+                "sqlite_seconds": round(s["seconds"], 3),
+                "sqlite_appends_per_s": round(s_rate),
+                "ratio": round(a_rate / s_rate, 4),
+                "athar_foreign_cpu_s": round(a["foreign_cpu_s"], 2),
+                "sqlite_foreign_cpu_s": round(s["foreign_cpu_s"], 2),
+                "order": "athar first" if i % 2 == 0 else "sqlite first",
+            }
+        )
     batched = [s for s in settings if s["batch"] >= 100]
     best = max(s["athar_appends_per_s"] for s in batched)
-    emit({
-        "benchmark": "ledger",
-        "sqlite_version": sqlite3.sqlite_version,
-        "settings": settings,
-        "goal": f">= {GOAL_APPENDS_PER_S:,} durable appends/s (batched, batch >= 100)",
-        "best_batched_appends_per_s": best,
-        "goal_met": best >= GOAL_APPENDS_PER_S,
-    })
+    emit(
+        {
+            "benchmark": "ledger",
+            "sqlite_version": sqlite3.sqlite_version,
+            "settings": settings,
+            "goal": f">= {GOAL_APPENDS_PER_S:,} durable appends/s (batched, batch >= 100)",
+            "best_batched_appends_per_s": best,
+            "goal_met": best >= GOAL_APPENDS_PER_S,
+        }
+    )
 
 
 if __name__ == "__main__":

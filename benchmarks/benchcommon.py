@@ -130,8 +130,13 @@ def run_measured(
     """
     noise = Noise()
     started = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), env=dict(env) if env else None, stdout=stdout,
-                            stdin=stdin, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        list(cmd),
+        env=dict(env) if env else None,
+        stdout=stdout,
+        stdin=stdin,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
