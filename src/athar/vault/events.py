@@ -17,7 +17,6 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from athar.crypto.identity import DeviceIdentity, fingerprint, verify_signature
@@ -69,12 +68,14 @@ class SignedEvent:
     event: Event
     payload: bytes
     signature: bytes
+    leaf: bytes = b""  # RFC 9162 leaf hash of entry; filled in by __post_init__
 
-    @cached_property
-    def leaf(self) -> bytes:
-        return leaf_hash(self.entry)
+    def __post_init__(self) -> None:
+        # Computed once here: every event's leaf is needed, and functools.cached_property
+        # takes a lock per first access on Python 3.11.
+        object.__setattr__(self, "leaf", leaf_hash(self.entry))
 
-    @cached_property
+    @property
     def id(self) -> str:
         return self.leaf.hex()
 

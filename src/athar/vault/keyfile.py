@@ -51,7 +51,7 @@ def create(path: Path, passphrase: str, params: Argon2Params | None = None) -> U
     document = {
         "format": FORMAT,
         "kdf": params.to_json(),
-        "master": aead.seal(kek, master, _master_ad(params)).hex(),
+        "master": aead.seal(kek, master, _master_ad(params), cache=False).hex(),
         "identity": aead.seal(
             keys.subkey("identity"), keys.identity.to_bytes() + keys.vault_id, b"identity"
         ).hex(),
@@ -80,7 +80,9 @@ def unlock(path: Path, passphrase: str) -> UnlockedKeys:
         ) from None
     kek = stretch(passphrase, params)
     try:
-        master = aead.open_sealed(kek, sealed_master, _master_ad(params), what="key file")
+        master = aead.open_sealed(
+            kek, sealed_master, _master_ad(params), what="key file", cache=False
+        )
     except IntegrityError:
         raise WrongPassphrase("wrong passphrase (nothing was changed)") from None
     blob = aead.open_sealed(
