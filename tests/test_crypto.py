@@ -178,3 +178,22 @@ def test_identity_signs_and_round_trips() -> None:
     again = DeviceIdentity.from_bytes(ident.to_bytes())
     assert again.public_key == ident.public_key
     assert len(fingerprint(ident.public_key)) == 24
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.binary(max_size=2000), where=st.integers(min_value=0), bit=st.integers(0, 7))
+def test_small_item_form_round_trips_pads_and_detects_tampering(data, where, bit) -> None:
+    from athar.crypto.stream import open_small, padded_length, seal_small
+
+    key = aead.random_key()
+    sealed = seal_small(data, key)
+    assert open_small(sealed, key) == data
+    assert len(sealed) == aead.OVERHEAD + padded_length(len(data))  # size padded, not exact
+    bad = bytearray(sealed)
+    bad[where % len(bad)] ^= 1 << bit
+    with pytest.raises(IntegrityError):
+        open_small(bytes(bad), key)
+    with pytest.raises(IntegrityError):
+        open_small(sealed, aead.random_key())
+    with pytest.raises(IntegrityError):
+        open_small(sealed[:-1], key)

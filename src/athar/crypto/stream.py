@@ -26,6 +26,7 @@ from typing import BinaryIO
 from nacl import bindings as sodium
 from nacl.exceptions import CryptoError
 
+from athar.crypto import aead
 from athar.crypto.padding import padme
 from athar.errors import InputError, IntegrityError
 
@@ -127,6 +128,32 @@ def encrypt_stream(
     if pending is not None:
         pending.result()
     return digest.digest()
+
+
+SMALL_AD = b"athar small blob v1"
+
+
+def seal_small(content: bytes, key: bytes) -> bytes:
+    """The one-message form for small items: the same plaintext layout as a stream
+    (u64 length ‖ content ‖ zero padding to the Padmé length), sealed in one
+    ChaCha20-Poly1305 message under the item's own single-use key. No stream header or
+    chunking, which cost more than the cipher for a testimony of a few hundred bytes."""
+    plain = _LENGTH.pack(len(content)) + content
+    plain += bytes(padded_length(len(content)) - len(plain))
+    return aead.seal(key, plain, SMALL_AD, cache=False)
+
+
+def open_small(sealed: bytes, key: bytes, *, what: str = "blob") -> bytes:
+    plain = aead.open_sealed(key, sealed, SMALL_AD, what=what, cache=False)
+    if len(plain) < _LENGTH.size:
+        raise IntegrityError("{what} has a malformed first chunk", what=what)
+    (length,) = _LENGTH.unpack_from(plain)
+    end = _LENGTH.size + length
+    if end > len(plain):
+        raise IntegrityError("{what} ended before its stated length", what=what)
+    if any(plain[end:]):
+        raise IntegrityError("{what} has non-zero padding", what=what)
+    return plain[_LENGTH.size : end]
 
 
 def decrypt_stream(

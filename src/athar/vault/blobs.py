@@ -9,8 +9,9 @@ be destroyed alone by deleting its sealed key (crypto-shredding).
 Writes go to ``tmp/`` first and are renamed into place only after an fsync, so a crash
 leaves either a whole blob or a stray temp file of ciphertext that is swept later.
 
-Small items (up to INLINE_MAX bytes: testimonies, notes, most documents) are encrypted in
-memory and stored, sealed the same way, inside the ledger database in the same
+Small items (up to INLINE_MAX bytes: testimonies, notes, most documents) are sealed in
+memory as one message (athar.crypto.stream.seal_small) and stored inside the ledger
+database in the same
 transaction as their event: one fsync per batch instead of one per file, and a seized
 disk does not show one file per testimony with its (padded) size.
 """
@@ -19,16 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import hmac
-import io
 import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from athar.crypto import aead
-from athar.crypto.stream import ciphertext_length, decrypt_stream, encrypt_stream
+from athar.crypto.stream import (
+    ciphertext_length,
+    decrypt_stream,
+    encrypt_stream,
+    open_small,
+    seal_small,
+)
 from athar.errors import InputError, IntegrityError
 from athar.vault.fsutil import fsync_dir, open_private, private_mkdir, raise_if_disk_full
 
@@ -91,12 +99,19 @@ class BlobStore:
                 raise InputError("{path} is not a regular file", path=str(source))
             data_key = aead.random_key()
             if info.st_size <= INLINE_MAX:
-                buffer = io.BytesIO()
                 try:
-                    digest = encrypt_stream(fh, buffer, data_key, info.st_size, progress=progress)
+                    content = _read_up_to(fh, INLINE_MAX + 1)
                 except OSError as exc:
                     raise _unreadable(source, exc) from None
-                return StagedBlob(None, digest, info.st_size, data_key, buffer.getvalue())
+                if len(content) < info.st_size:
+                    raise InputError("file shrank while it was being read")
+                if len(content) > info.st_size:
+                    raise InputError("file grew while it was being read")
+                if progress is not None:
+                    progress(len(content))
+                sealed = seal_small(content, data_key)
+                digest = hashlib.sha256(content).digest()
+                return StagedBlob(None, digest, info.st_size, data_key, sealed)
             temp = self.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}"
             try:
                 fd = open_private(temp)
@@ -137,7 +152,7 @@ class BlobStore:
         """Yield the plaintext of a blob (from *inline* ciphertext if given, else its file);
         raise IntegrityError if it is missing or altered."""
         if inline is not None:
-            yield from decrypt_stream(io.BytesIO(inline), data_key, what=what)
+            yield open_small(inline, data_key, what=what)
             return
         try:
             fh = open(self.path(ref), "rb")  # noqa: SIM115 - closed in finally
@@ -171,6 +186,18 @@ class BlobStore:
                 with contextlib.suppress(ValueError):
                     refs.add(bytes.fromhex(sub.name + f.name))
         return refs
+
+
+def _read_up_to(fh: BinaryIO, limit: int) -> bytes:
+    """Read until EOF or *limit* bytes (a raw read may legally return fewer)."""
+    parts, got = [], 0
+    while got < limit:
+        part = fh.read(limit - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _unreadable(source: Path, exc: OSError) -> InputError:
