@@ -59,7 +59,7 @@ class BlobStore:
         self.root = root
         self.blob_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
-        self._name_key = name_key
+        self._name_mac = hmac.new(name_key, digestmod=hashlib.sha256)
         self._wrap_key = wrap_key
 
     def ensure_dirs(self) -> None:
@@ -67,7 +67,9 @@ class BlobStore:
         private_mkdir(self.tmp_dir)
 
     def ref(self, sha256: bytes) -> bytes:
-        return hmac.digest(self._name_key, sha256, "sha256")
+        mac = self._name_mac.copy()
+        mac.update(sha256)
+        return mac.digest()
 
     def path(self, ref: bytes) -> Path:
         name = ref.hex()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import hmac
 import json
 import os
@@ -41,12 +42,13 @@ from athar.vault.keyfile import UnlockedKeys
 
 _SEQ = struct.Struct(">Q")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, tag BLOB NOT NULL UNIQUE,
                                    sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS blob_keys (ref BLOB PRIMARY KEY, sealed BLOB NOT NULL,
                                       seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS blob_keys_by_seq ON blob_keys (seq);
 CREATE TABLE IF NOT EXISTS small_blobs (ref BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
@@ -91,7 +93,9 @@ class Ledger:
         self.checkpoint_file = root / "checkpoints"
         self.keys = keys
         self._event_key = keys.subkey("ledger/events")
-        self._tag_key = keys.subkey("ledger/tags")
+        # A keyed HMAC state copied per use: cheaper than hmac.digest, which looks the
+        # hash up again on every call with OpenSSL 3.
+        self._tag_mac = hmac.new(keys.subkey("ledger/tags"), digestmod=hashlib.sha256)
         self._meta_key = keys.subkey("ledger/meta")
         self._cp_key = keys.subkey("ledger/checkpoints")
         self.origin = f"athar.vault/{keys.vault_id.hex()}"
@@ -122,7 +126,9 @@ class Ledger:
 
     # -- sealing -------------------------------------------------------------------
     def tag(self, event_id: bytes) -> bytes:
-        return hmac.digest(self._tag_key, event_id, "sha256")[:16]
+        mac = self._tag_mac.copy()
+        mac.update(event_id)
+        return mac.digest()[:16]
 
     def open_event(self, seq: int, sealed: bytes) -> SignedEvent:
         where = f"event #{seq}"
