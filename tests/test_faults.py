@@ -97,6 +97,11 @@ def _tmp_files(vault_dir: Path) -> list[str]:
 
 @contextlib.contextmanager
 def _tmpfs(where: Path, size: str) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        reason = "mounting a small tmpfs to fill the disk needs root"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run as root so that no test is skipped")
+        pytest.skip(f"{reason} (CI runs these as root)")
     where.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
     try:
