@@ -105,8 +105,9 @@ def demo(
         highlight=False,
         markup=False,
     )
+    exe = _command_name()
     out.print(
-        "   athar ls ; athar verify ; athar check-proof "
+        f"   {exe} ls ; {exe} verify ; {exe} check-proof "
         f"{folder}/proof.json --checkpoint {folder}/checkpoint.json",
         highlight=False,
         markup=False,
