@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from athar.crypto.identity import b64, fingerprint
-from athar.errors import AtharError, InputError, IntegrityError, VaultNotFound
+from athar.errors import InputError, IntegrityError, VaultNotFound
 from athar.vault import keyfile, merkle
 from athar.vault.blobs import BlobStore, StagedBlob
 from athar.vault.checkpoint import SignedCheckpoint
@@ -398,4 +398,4 @@ def wipe(root: Path) -> float:
     return time.perf_counter() - started
 
 
-__all__ = ["AddReport", "AddResult", "AtharError", "Vault", "is_vault", "wipe"]
+__all__ = ["AddReport", "AddResult", "Vault", "is_vault", "wipe"]
