@@ -396,7 +396,7 @@ def test_event_appended_with_the_real_key_but_no_checkpoint(
 ) -> None:
     """An insider with the device key appends outside Athar: no checkpoint covers it."""
     ledger = vault.ledger
-    head = ledger._read_head()
+    head = ledger.head()
     device = base64.b64encode(vault.keys.identity.public_key).decode()
     dseq, prev = head.devices[device]
     event = Event(

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -37,11 +38,11 @@ class Ctx:
     lang: str
     json: bool = False
 
-    @property
+    @cached_property
     def out(self) -> Console:
         return Console(soft_wrap=True)
 
-    @property
+    @cached_property
     def err(self) -> Console:
         return Console(stderr=True, soft_wrap=True)
 

@@ -103,15 +103,8 @@ def add(
 ) -> None:
     """Encrypt files into the vault and record each in the signed ledger."""
     ctx = _ctx(context, json_out)
-    with _open(ctx) as vault:
-        total = sum(p.stat().st_size for p in paths if p.is_file())
-        total += sum(
-            f.stat().st_size for p in paths if p.is_dir() for f in p.rglob("*") if f.is_file()
-        )
-        with ctx.progress("Encrypting", total) as bar:
-            report = run_guarded(
-                ctx, vault.add, paths, note, bar, lambda r: _result_line(ctx, bar, r)
-            )
+    with _open(ctx) as vault, ctx.progress("Encrypting") as bar:
+        report = run_guarded(ctx, vault.add, paths, note, bar, lambda r: _result_line(ctx, bar, r))
     summary = {
         "added": report.count("added"),
         "duplicate": report.count("duplicate"),

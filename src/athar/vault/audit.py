@@ -21,7 +21,8 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 from athar.crypto.identity import DeviceIdentity, fingerprint
 from athar.errors import AtharError, IntegrityError
@@ -30,6 +31,7 @@ from athar.vault.checkpoint import SignedCheckpoint
 from athar.vault.events import SignedEvent
 from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, SHORT_ID
 from athar.vault.keyfile import UnlockedKeys
+from athar.vault.progress import Progress
 from athar.vault.vault import Vault
 
 # Small enough that two workers finish together; large enough that per-chunk costs vanish.
@@ -78,14 +80,6 @@ class AuditReport:
             "problems": [{"where": p.where, "what": p.what} for p in self.problems],
             "notes": self.notes,
         }
-
-
-class Progress(Protocol):
-    """Where the audit reports its progress: told the total once known, then advanced."""
-
-    def start(self, total: int) -> None: ...
-
-    def advance(self, amount: int) -> None: ...
 
 
 # What the whole-ledger checks need of one event that checked out: (seq, leaf hash,
@@ -182,8 +176,6 @@ _worker_vault: Vault | None = None
 
 def _worker_init(root: str, master: bytes, identity: bytes, vault_id: bytes) -> None:
     global _worker_vault
-    from pathlib import Path
-
     keys = UnlockedKeys(master, DeviceIdentity.from_bytes(identity), vault_id)
     _worker_vault = Vault(Path(root), keys)
 
@@ -200,12 +192,19 @@ def _check_all_chunks(
     if progress:
         progress.start(size)
     results: list[ChunkResult] = []
-    if workers <= 1 or size < PARALLEL_FROM:
-        for lo, hi in bounds:
-            results.append(check_chunk(vault, lo, hi))
-            if progress:
-                progress.advance(hi - lo)
+
+    def record(result: ChunkResult, lo: int, hi: int) -> None:
+        results.append(result)
+        if progress:
+            progress.advance(hi - lo)
+
+    def in_this_process(todo: list[tuple[int, int]]) -> list[ChunkResult]:
+        for lo, hi in todo:
+            record(check_chunk(vault, lo, hi), lo, hi)
         return results
+
+    if workers <= 1 or size < PARALLEL_FROM:
+        return in_this_process(bounds)
     keys = vault.keys
     try:
         with ProcessPoolExecutor(
@@ -215,19 +214,13 @@ def _check_all_chunks(
             initargs=(str(vault.root), keys.master, keys.identity.to_bytes(), keys.vault_id),
         ) as pool:
             for (lo, hi), result in zip(bounds, pool.map(_worker_chunk, bounds), strict=True):
-                results.append(result)
-                if progress:
-                    progress.advance(hi - lo)
+                record(result, lo, hi)
     except BrokenProcessPool:
         # Workers could not start (e.g. a caller's unguarded __main__ under spawn): the
-        # audit is still complete, only slower.
+        # audit is still complete, only slower. pool.map yields in order, so the chunks
+        # not yet recorded are exactly the tail.
         report.notes.append("worker processes unavailable; the audit ran in one process")
-        done = {lo for lo in range(0, len(results) * CHUNK_EVENTS, CHUNK_EVENTS)}
-        for lo, hi in bounds:
-            if lo not in done:
-                results.append(check_chunk(vault, lo, hi))
-                if progress:
-                    progress.advance(hi - lo)
+        in_this_process(bounds[len(results) :])
     return results
 
 

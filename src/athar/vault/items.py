@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from athar.crypto.identity import fingerprint
@@ -69,6 +69,5 @@ def project_items(events: list[SignedEvent]) -> list[Item]:
         elif kind == ITEM_SHREDDED:
             target = str(signed.event.body.get("item"))
             if target in items:
-                old = items[target]
-                items[target] = Item(**{**old.__dict__, "shredded": True})
+                items[target] = replace(items[target], shredded=True)
     return list(items.values())

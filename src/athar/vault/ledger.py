@@ -137,9 +137,6 @@ class Ledger:
 
     def head(self) -> Head:
         """The sealed summary appenders use: size, Merkle frontier, device chain heads."""
-        return self._read_head()
-
-    def _read_head(self) -> Head:
         row = self.conn.execute("SELECT v FROM meta WHERE k='head'").fetchone()
         if row is None:
             return Head()
@@ -148,9 +145,6 @@ class Ledger:
         )
 
     # -- reading -------------------------------------------------------------------
-    def size(self) -> int:
-        return self._read_head().size
-
     def raw_rows(self) -> Iterator[tuple[int, bytes, bytes]]:
         yield from self.conn.execute("SELECT seq, tag, sealed FROM events ORDER BY seq")
 
@@ -229,7 +223,7 @@ class Ledger:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             _reraise_sqlite(exc, self.db_path.parent)
-        tx = Transaction(self, self._read_head())
+        tx = Transaction(self, self.head())
         signed_cp: SignedCheckpoint | None = None
         try:
             yield tx

@@ -25,10 +25,17 @@ from athar.vault import keyfile, merkle
 from athar.vault.blobs import BlobStore, StagedBlob
 from athar.vault.checkpoint import SignedCheckpoint
 from athar.vault.events import SignedEvent
-from athar.vault.fsutil import fsync_dir, open_private, private_mkdir, raise_if_disk_full
+from athar.vault.fsutil import (
+    atomic_write,
+    fsync_dir,
+    open_private,
+    private_mkdir,
+    raise_if_disk_full,
+)
 from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, Item, item_from_event, project_items
 from athar.vault.keyfile import UnlockedKeys
 from athar.vault.ledger import Ledger
+from athar.vault.progress import Progress
 
 KEY_FILE = "key"
 MARKER = "ATHAR-VAULT"
@@ -76,22 +83,25 @@ def collect_files(paths: Sequence[Path]) -> tuple[list[Path], list[AddResult]]:
     files: list[Path] = []
     skipped: list[AddResult] = []
     for p in paths:
-        if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p, onerror=None):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    files.append(Path(dirpath) / name)
-            # os.walk silently skips unreadable directories; say so instead.
-            for dirpath, dirnames, _ in os.walk(p):
-                for d in dirnames:
-                    full = Path(dirpath) / d
-                    if not os.access(full, os.R_OK | os.X_OK):
-                        skipped.append(
-                            AddResult(str(full), "skipped", reason="directory not readable")
-                        )
-        else:
+        if not p.is_dir():
             files.append(p)
+            continue
+        for dirpath, dirnames, filenames in os.walk(p):
+            dirnames.sort()
+            # os.walk silently skips unreadable directories; say so instead.
+            for d in dirnames:
+                full = Path(dirpath) / d
+                if not os.access(full, os.R_OK | os.X_OK):
+                    skipped.append(AddResult(str(full), "skipped", reason="directory not readable"))
+            files.extend(Path(dirpath) / name for name in sorted(filenames))
     return files, skipped
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # staging will report why it cannot read it
 
 
 class Vault:
@@ -120,11 +130,7 @@ class Vault:
                     "encryption_key": b64(keys.identity.encryption_public_key),
                 },
             )
-        fd = open_private(root / MARKER)
-        os.write(fd, b"Athar evidence vault. Everything here is encrypted.\n")
-        os.fsync(fd)
-        os.close(fd)
-        fsync_dir(root)
+        atomic_write(root / MARKER, b"Athar evidence vault. Everything here is encrypted.\n")
         return vault
 
     @classmethod
@@ -152,15 +158,18 @@ class Vault:
         self,
         paths: Sequence[Path],
         note: str | None = None,
-        progress: ProgressFn | None = None,
+        progress: Progress | None = None,
         on_result: Callable[[AddResult], None] | None = None,
     ) -> AddReport:
         """Encrypt and record files; commits in batches so a crash loses no committed item.
 
         Re-adding content already in the vault records nothing new (idempotent) and
-        reports the existing item.
+        reports the existing item. *progress* is told the total bytes, then advanced.
         """
         files, skipped = collect_files(paths)
+        if progress is not None:
+            progress.start(sum(_size_or_zero(f) for f in files))
+        advance = progress.advance if progress is not None else None
         report = AddReport()
         for r in skipped:
             report.results.append(r)
@@ -174,7 +183,7 @@ class Vault:
         try:
             for path in files:
                 try:
-                    staged = self.blobs.stage(path, progress)
+                    staged = self.blobs.stage(path, advance)
                 except InputError as exc:
                     result = AddResult(str(path), "skipped", reason=str(exc))
                     report.results.append(result)
@@ -205,18 +214,17 @@ class Vault:
         report: AddReport,
         on_result: Callable[[AddResult], None] | None,
     ) -> None:
-        results: list[AddResult] = []
-        existing_ids: dict[bytes, int] = {}
+        outcomes: list[tuple[Path, Item | int]] = []  # the new item, or a duplicate's seq
+        recorded: dict[bytes, int] = {}  # blob ref -> seq of its item.added, this batch
         try:
             with self.ledger.transaction() as tx:
                 dirs: set[Path] = set()
                 for path, staged in batch:
                     ref = self.blobs.ref(staged.sha256)
                     known = tx.blob_key(ref)
-                    if known is not None or ref in existing_ids:
+                    if known is not None or ref in recorded:
                         self.blobs.discard(staged)
-                        seq = known[1] if known else existing_ids[ref]
-                        results.append(AddResult(str(path), "duplicate", reason=str(seq)))
+                        outcomes.append((path, known[1] if known else recorded[ref]))
                         continue
                     if staged.inline is not None:
                         tx.put_inline_blob(ref, staged.inline)
@@ -235,8 +243,8 @@ class Vault:
                     seq = tx.head.size
                     signed = tx.append(ITEM_ADDED, body)
                     tx.put_blob_key(ref, self.blobs.seal_key(ref, staged.data_key), seq)
-                    existing_ids[ref] = seq
-                    results.append(AddResult(str(path), "added", item_from_event(seq, signed)))
+                    recorded[ref] = seq
+                    outcomes.append((path, item_from_event(seq, signed)))
                 # Blobs must be durable before the events that name them.
                 self.blobs.sync(dirs)
         except OSError as exc:
@@ -245,15 +253,15 @@ class Vault:
         finally:
             for _, staged in batch:
                 self.blobs.discard(staged)
-        for r in results:
-            if r.status == "duplicate" and r.reason is not None:
-                r = AddResult(r.path, "duplicate", self._item_at(int(r.reason)))
-            report.results.append(r)
+        for path, outcome in outcomes:
+            if isinstance(outcome, Item):
+                result = AddResult(str(path), "added", outcome)
+            else:
+                dup = item_from_event(outcome, self.ledger.event_at(outcome))
+                result = AddResult(str(path), "duplicate", dup)
+            report.results.append(result)
             if on_result:
-                on_result(r)
-
-    def _item_at(self, seq: int) -> Item:
-        return item_from_event(seq, self.ledger.event_at(seq))
+                on_result(result)
 
     # -- reading -------------------------------------------------------------------
     def events(self) -> list[SignedEvent]:
