@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 from athar.cli.demo import register
 from athar.cli.main import app
+from athar.records.service import Records
 from athar.vault.vault import Vault
+from pgserver import PostgresServer, find_bindir
 
 PASSPHRASE = "كلمة سر طويلة للاختبار — test passphrase"
 ARABIC_TEXT = "شهادة: سقطت ثلاث قذائف قرب الفرن في حي الشهداء، والناس ينتظرون الخبز.\n"
@@ -78,3 +80,46 @@ def athar_subprocess(
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [sys.executable, "-m", "athar", *args], env=full_env, **kwargs
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real, throwaway PostgreSQL cluster for the whole session (unix socket only)."""
+    bindir = find_bindir()
+    if bindir is None:
+        reason = (
+            "PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb, "
+            "no initdb on PATH); install the `postgresql` package"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must install it so that no test is skipped", pytrace=False)
+        pytest.skip(reason)
+    with PostgresServer(bindir) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty UTF-8 database for one test, as a SQLAlchemy URL
+    (postgresql+psycopg://postgres@/DBNAME?host=/socket/dir); dropped afterwards."""
+    name = postgres_server.create_database(hint=request.node.name)
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The records store under test: None for the vault's encrypted SQLite file, or the
+    URL of a fresh database on a real PostgreSQL server started for the session."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def records(vault: Vault, store_url: str | None) -> Iterator[Records]:
+    service = Records(vault, store_url)
+    yield service
+    service.close()

@@ -22,6 +22,7 @@ KEYWORDS = {
         "VaultNotFound",
         "VaultLocked",
         "DiskFull",
+        "bad_value",
     )
 }
 SRC = Path(__file__).resolve().parents[1] / "src" / "athar"
@@ -57,3 +58,12 @@ def test_language_choice() -> None:
     err = InputError("no such file: {path}", path="/x/شهادة.txt")
     assert render_error(err, "ar") == "لا يوجد ملف: /x/شهادة.txt"
     assert render_error(err, "en") == "no such file: /x/شهادة.txt"
+
+
+def test_record_types_and_field_labels_are_translated() -> None:
+    from athar.records import schema
+
+    ar = catalog("ar")
+    labels = {t.label for t in schema.TYPES.values()}
+    labels |= {f.label for t in schema.TYPES.values() for f in t.fields.values()}
+    assert sorted(label for label in labels if label not in ar) == []

@@ -14,11 +14,18 @@ class AtharError(Exception):
     """An error the user should see, explained; never carries secrets in its parameters."""
 
     exit_code = 1
+    field: str | None = None  # the input field at fault, shown before the message
 
     def __init__(self, template: str, **params: Any) -> None:
         self.template = template
         self.params = params
         super().__init__(template.format(**params))
+
+    def at(self, field: str) -> AtharError:
+        """The same error, said of one input field (a CSV column, a form field)."""
+        self.field = field
+        self.args = (f"{field}: {self.args[0]}",)
+        return self
 
 
 class WrongPassphrase(AtharError):

@@ -55,4 +55,7 @@ def translate(message: str, lang: str, **params: Any) -> str:
 
 
 def render_error(error: AtharError, lang: str) -> str:
-    return translate(error.template, lang, **error.params)
+    message = translate(error.template, lang, **error.params)
+    if error.field is not None:  # "date: 2017-02-30 is not a real date"
+        return f"{error.field}: {message}"
+    return message

@@ -17,7 +17,9 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
@@ -26,6 +28,7 @@ from rich.progress import (
 
 from athar.errors import AtharError, InputError
 from athar.i18n import render_error, translate
+from athar.vault.vault import Vault, is_vault
 
 DEFAULT_VAULT = "athar-vault"
 P = ParamSpec("P")
@@ -37,6 +40,7 @@ class Ctx:
     vault: Path
     lang: str
     json: bool = False
+    store: str | None = None  # a PostgreSQL URL for the records store; None: the vault's file
 
     @cached_property
     def out(self) -> Console:
@@ -77,14 +81,14 @@ class Ctx:
         return text
 
     @contextmanager
-    def progress(self, label: str, total: int | None = None) -> Iterator[Bar]:
-        """A byte progress bar on stderr; silent when stderr is not a terminal or --json."""
+    def progress(self, label: str, total: int | None = None, count: bool = False) -> Iterator[Bar]:
+        """A progress bar on stderr, of bytes or (*count*) of things; silent when stderr is
+        not a terminal or with --json."""
         show = not self.json and self.err.is_terminal
-        columns = (
+        columns: tuple[ProgressColumn, ...] = (
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            *((MofNCompleteColumn(),) if count else (DownloadColumn(), TransferSpeedColumn())),
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=self.err, disable=not show, transient=True) as bar:
@@ -117,6 +121,14 @@ def resolve_vault(vault: Path | None) -> Path:
     if vault is not None:
         return vault
     return Path(os.environ.get("ATHAR_VAULT", DEFAULT_VAULT))
+
+
+def open_vault(ctx: Ctx) -> Vault:
+    if not is_vault(ctx.vault):
+        raise ctx.fail(
+            AtharError("no Athar vault at {path}; create one with athar init", path=str(ctx.vault))
+        )
+    return run_guarded(ctx, lambda: Vault.open(ctx.vault, ctx.passphrase()))
 
 
 def run_guarded(ctx: Ctx, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

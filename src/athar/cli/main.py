@@ -13,15 +13,17 @@ import typer
 from rich.table import Table
 
 from athar import __version__
-from athar.cli.context import Bar, Ctx, resolve_vault, run_guarded
+from athar.cli import records_cmds
+from athar.cli.context import Bar, Ctx, open_vault, resolve_vault, run_guarded
 from athar.crypto.identity import fingerprint
-from athar.errors import AtharError, InputError
+from athar.errors import InputError
 from athar.i18n import pick_language
+from athar.records import ids
 from athar.vault.audit import audit
 from athar.vault.checkpoint import load_checkpoint_file
 from athar.vault.items import Item
 from athar.vault.proofs import check_proof, load_proof
-from athar.vault.vault import AddResult, Vault, is_vault, wipe
+from athar.vault.vault import AddResult, Vault, wipe
 
 app = typer.Typer(
     name="athar",
@@ -44,8 +46,16 @@ def main(
     lang: Annotated[
         str | None, typer.Option("--lang", help="Language of messages: ar or en.")
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="ATHAR_STORE",
+            help="PostgreSQL URL of the records store (default: the vault's encrypted file).",
+        ),
+    ] = None,
 ) -> None:
-    context.obj = Ctx(vault=resolve_vault(vault), lang=pick_language(lang))
+    context.obj = Ctx(vault=resolve_vault(vault), lang=pick_language(lang), store=store)
 
 
 def _ctx(context: typer.Context, json_out: bool = False) -> Ctx:
@@ -55,11 +65,7 @@ def _ctx(context: typer.Context, json_out: bool = False) -> Ctx:
 
 
 def _open(ctx: Ctx) -> Vault:
-    if not is_vault(ctx.vault):
-        raise ctx.fail(
-            AtharError("no Athar vault at {path}; create one with athar init", path=str(ctx.vault))
-        )
-    return run_guarded(ctx, lambda: Vault.open(ctx.vault, ctx.passphrase()))
+    return open_vault(ctx)
 
 
 @app.command()
@@ -154,8 +160,11 @@ def show(
     item_id: Annotated[str, typer.Argument(metavar="ID")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Show one item's recorded details."""
+    """Show a record (inc-…, per-…) or an item's recorded details."""
     ctx = _ctx(context, json_out)
+    if ids.type_of(item_id.strip().lower()) is not None:
+        records_cmds.show_record(ctx, item_id)
+        return
     with _open(ctx) as vault:
         item = run_guarded(ctx, vault.item, item_id)
     if ctx.json:
@@ -402,6 +411,9 @@ def wipe_cmd(
                 ms=f"{seconds * 1000:.1f}",
             )
         )
+
+
+records_cmds.register(app)
 
 
 def _no_core_dumps() -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 from athar.errors import DiskFull
 
@@ -41,22 +44,42 @@ def free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace *path* with *data* so that a crash leaves the old or the new file, whole."""
+@contextmanager
+def _atomic_fd(path: Path) -> Iterator[int]:
+    """A private temp file's descriptor; on success it is fsynced and renamed onto *path*
+    (a crash leaves the old file or the new one, whole); on any failure it is removed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
-            write_fd(fd, data)
+            yield fd
             os.fsync(fd)
         finally:
-            os.close(fd)
+            with suppress(OSError):
+                os.close(fd)
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise_if_disk_full(exc)
         raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace *path* with *data*, whole or not at all."""
+    with _atomic_fd(path) as fd:
+        write_fd(fd, data)
+
+
+@contextmanager
+def atomic_write_text(path: Path) -> Iterator[TextIO]:
+    """A UTF-8 text file that appears at *path* whole, or not at all."""
+    with _atomic_fd(path) as fd, open(fd, "w", encoding="utf-8", newline="", closefd=False) as f:
+        yield f
+        f.flush()
 
 
 def raise_if_disk_full(exc: OSError) -> None:

@@ -159,6 +159,22 @@ class Ledger:
             out.append(self.open_event(seq, sealed))
         return out
 
+    def events_after(self, seq: int, batch: int = 5000) -> Iterator[list[tuple[int, SignedEvent]]]:
+        """Events after position *seq*, in order, a batch at a time (for projections)."""
+        last = seq
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, sealed FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            yield [(s, self.open_event(s, sealed)) for s, sealed in rows]
+            last = rows[-1][0]
+
+    def size(self) -> int:
+        row = self.conn.execute("SELECT max(seq) FROM events").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
     def event_at(self, seq: int) -> SignedEvent:
         row = self.conn.execute("SELECT sealed FROM events WHERE seq=?", (seq,)).fetchone()
         if row is None:

@@ -1,0 +1,25 @@
+"""The record event kinds and the shape of their bodies.
+
+record.created / record.updated / record.deleted
+    {"id", "type", "clock", "fields": {path: value | null}}  (null clears a field;
+    deletion sets the reserved field "deleted", so it can be undone and merges like any
+    other edit)
+record.linked
+    {"src", "src_type", "rel", "dst", "present": bool, "attrs": {...}, "clock"}
+vocab.term_added
+    {"vocabulary", "term", "ar", "en", "clock"}
+
+Every body carries its hybrid-logical-clock stamp; the signing device breaks ties. An
+optional "user" names the account that made the change (the web app sets it).
+"""
+
+from __future__ import annotations
+
+RECORD_CREATED = "record.created"
+RECORD_UPDATED = "record.updated"
+RECORD_DELETED = "record.deleted"
+RECORD_LINKED = "record.linked"
+VOCAB_TERM_ADDED = "vocab.term_added"
+
+RECORD_KINDS = frozenset({RECORD_CREATED, RECORD_UPDATED, RECORD_DELETED})
+ALL_KINDS = RECORD_KINDS | {RECORD_LINKED, VOCAB_TERM_ADDED}

@@ -1,0 +1,103 @@
+"""What a record shows in lists and what search indexes: derived from its field values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from athar.records import schema, textnorm
+from athar.records.schema import RecordType
+from athar.records.vocab import Vocabularies
+
+_NAME_ORDER = ("given", "father", "grandfather", "family")
+
+
+def person_name(data: dict[str, Any], script: str) -> str:
+    full = data.get(f"{script}.full")
+    if full:
+        return str(full)
+    parts = [str(data[f"{script}.{p}"]) for p in _NAME_ORDER if data.get(f"{script}.{p}")]
+    kunya = data.get(f"{script}.kunya")
+    if kunya:
+        parts.append(f"({kunya})" if parts else str(kunya))
+    return " ".join(parts)
+
+
+def title(kind: RecordType, data: dict[str, Any]) -> str:
+    name = kind.name
+    if name == "incident":
+        return str(data.get("title.ar") or data.get("title.en") or "")
+    if name == "person":
+        return person_name(data, "name_ar") or person_name(data, "name_latin")
+    if name == "source":
+        return str(data.get("name") or data.get("organisation") or data.get("type") or "")
+    if name == "testimony":
+        return str(data.get("text") or data.get("note") or "")[:80]
+    if name == "claim":
+        killed = data.get("claimed.killed")
+        count = (
+            ""
+            if not killed
+            else f" {killed['min']}"
+            + (f"–{killed['max']}" if killed["max"] != killed["min"] else "")
+        )
+        label = f" {data['claimed.label']}" if data.get("claimed.label") else ""
+        return f"{data.get('party', '')}:{count}{label}".strip(": ")
+    if name == "missing":
+        return str(data.get("person", ""))
+    if name == "status":
+        return str(data.get("status", ""))
+    return ""
+
+
+def columns(kind: RecordType, data: dict[str, Any]) -> dict[str, Any]:
+    """The filterable summary columns of the records table."""
+    date = data.get(kind.date_field) if kind.date_field else None
+    coords = data.get(kind.coords_field) if kind.coords_field else None
+    places = [str(data[f]) for f in kind.place_fields if data.get(f)]
+    admin = data.get(kind.admin_field) if kind.admin_field else None
+    return {
+        "title": title(kind, data),
+        "date_start": date["start"] if date else None,
+        "date_end": date["end"] if date else None,
+        "place": textnorm.fold(" | ".join(places)) if places else None,
+        "admin_area": textnorm.fold(str(admin)) if admin else None,
+        "lat": coords["lat"] if coords else None,
+        "lon": coords["lon"] if coords else None,
+        "status": data.get("status") if kind.name == "status" else None,
+        "parent": data.get(kind.parent_field) if kind.parent_field else None,
+    }
+
+
+def term_rows(kind: RecordType, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(vocabulary, term) pairs that filters look up."""
+    out: list[tuple[str, str]] = []
+    for spec in kind.fields.values():
+        value = data.get(spec.path)
+        if value is None or spec.vocabulary is None:
+            continue
+        for term in value if spec.kind == schema.TERMS else [value]:
+            out.append((spec.vocabulary, term))
+    return out
+
+
+def search_terms(
+    kind: RecordType, record_id: str, data: dict[str, Any], vocab: Vocabularies
+) -> list[str]:
+    """Folded words to index: every public text field, and both labels of every term.
+
+    Private fields (contacts, interviewers) are left out, so that nobody finds a witness
+    by searching for a phone number.
+    """
+    words = textnorm.tokens(record_id)
+    for spec in kind.fields.values():
+        value = data.get(spec.path)
+        if value is None or spec.private:
+            continue
+        if spec.kind in (schema.TEXT, schema.LONGTEXT):
+            words.extend(textnorm.index_terms(str(value)))
+        elif spec.vocabulary is not None:
+            for term_id in value if spec.kind == schema.TERMS else [value]:
+                term = vocab.term(spec.vocabulary, term_id)
+                if term is not None:
+                    words.extend(textnorm.index_terms(f"{term.ar} {term.en}"))
+    return list(dict.fromkeys(words))
