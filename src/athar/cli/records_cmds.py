@@ -309,6 +309,17 @@ def history(
         ctx.out.print(
             f"[bold]{_when(e['clock'])}[/]  {e['kind']}  #{e['seq']}  {who}", highlight=False
         )
+        if "import" in e:
+            source = e["import"]
+            ctx.out.print(
+                "   "
+                + ctx.t(
+                    "imported from {file}, line {line}",
+                    file=source["file"],
+                    line=source.get("line"),
+                ),
+                highlight=False,
+            )
         for path, change in e.get("fields", {}).items():
             mark = "✓" if change["current"] else "·"
             spec = kind.fields.get(path) if kind else None

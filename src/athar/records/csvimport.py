@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 
 from athar.errors import InputError
@@ -226,7 +228,21 @@ def import_csv(
     planned = _plan(service, kind, len(header), columns, rows, report, progress)
     if report.problems or dry_run:
         return report
-    service.commit(planned)
+    digest = hashlib.sha256(data).hexdigest()
+    service.commit(
+        [
+            (
+                ev.RECORDS_IMPORTED,
+                {
+                    "file": path.name,
+                    "sha256": digest,
+                    "type": kind.name,
+                    "changes": planned[start : start + ev.IMPORT_BATCH],
+                },
+            )
+            for start in range(0, len(planned), ev.IMPORT_BATCH)
+        ]
+    )
     report.committed = True
     return report
 
@@ -239,7 +255,7 @@ def _plan(
     rows: Iterator[tuple[int, list[str]]],
     report: ImportReport,
     progress: Progress | None,
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[dict[str, Any]]:
     """Check every row and work out the events; nothing is written here."""
     parsed: list[tuple[int, str, dict[str, Any], dict[str, Any] | None]] = []
     seen: dict[str, int] = {}
@@ -346,13 +362,13 @@ def _events(
     kind: schema.RecordType,
     parsed: list[tuple[int, str, dict[str, Any], dict[str, Any] | None]],
     report: ImportReport,
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[dict[str, Any]]:
     existing = _current(
         service,
         [rid for _, rid, _, _ in parsed]
         + [ids.derived_id("status", rid) for _, rid, _, s in parsed if s],
     )
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[dict[str, Any]] = []
     status_kind = schema.TYPES["status"]
     for line, record_id, values, status_values in parsed:
         changed = _change(service, kind, record_id, values, existing, out, line, report)
@@ -383,13 +399,13 @@ def _change(
     record_id: str,
     values: dict[str, Any],
     existing: dict[str, tuple[str, dict[str, Any]]],
-    out: list[tuple[str, dict[str, Any]]],
+    out: list[dict[str, Any]],
     line: int,
     report: ImportReport | None,
 ) -> str:
     current = existing.get(record_id)
     if current is None:
-        out.append((ev.RECORD_CREATED, service.event_body(record_id, kind, values, None)))
+        out.append({"op": "created", "line": line, **service.event_body(record_id, kind, values)})
         return "new"
     current_type, current_data = current
     if current_type != kind.name:
@@ -413,7 +429,7 @@ def _change(
         for column, exc in problems:
             report.problems.append(RowProblem(line, column, exc.template, exc.params))
         return "unchanged"
-    out.append((ev.RECORD_UPDATED, service.event_body(record_id, kind, changes, None)))
+    out.append({"op": "updated", "line": line, **service.event_body(record_id, kind, changes)})
     return "updated"
 
 
@@ -424,5 +440,5 @@ def _current(service: Records, record_ids: list[str]) -> dict[str, tuple[str, di
         for start in range(0, len(record_ids), 500):
             part = record_ids[start : start + 500]
             for row in conn.execute(select(cols.id, cols.type, cols.data).where(cols.id.in_(part))):
-                out[row.id] = (row.type, json.loads(row.data))
+                out[row.id] = (row.type, orjson.loads(row.data))
     return out

@@ -12,12 +12,12 @@ they reach, so a crash loses nothing: the next open re-applies from that positio
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
+import orjson
+from sqlalchemy import Connection, Engine, delete, insert, select, text
 
 from athar.crypto.identity import fingerprint
 from athar.errors import AtharError
@@ -33,7 +33,31 @@ DEVICE_TIE = 16  # hex characters of the device's public key kept in a clock (ti
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """Compact JSON with sorted keys: the same text for the same value on every device."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+_RECORD_COLUMNS = (
+    "rid, id, type, deleted, title, date_start, date_end, place, admin_area, lat, lon, "
+    "status, parent, created, updated, author, data, clocks"
+)
+_UPDATE_COLUMNS = ", ".join(f"{c.strip()} = ?" for c in _RECORD_COLUMNS.split(",")[1:])
+# A person's status and dates are their latest status record's (refresh_people): an edit
+# of the person's own fields leaves them alone.
+_PERSON_KEEPS = {"status", "date_start", "date_end"}
+_UPDATE_PERSON = ", ".join(
+    f"{c.strip()} = ?" for c in _RECORD_COLUMNS.split(",")[1:] if c.strip() not in _PERSON_KEEPS
+)
+
+
+def compact_clocks(data: dict[str, Any], clocks: dict[str, str], created: str) -> dict[str, str]:
+    """Clocks worth storing: a field set by the creating event (most of them, in most
+    records) has the record's creation clock and is left implicit."""
+    return {p: c for p, c in clocks.items() if c != created or p not in data}
+
+
+def expand_clocks(data: dict[str, Any], stored: dict[str, str], created: str) -> dict[str, str]:
+    return {**{p: created for p in data}, **stored}
 
 
 @dataclass
@@ -76,8 +100,9 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]
 
 
 class Projection:
-    def __init__(self, engine: Engine, vault_id: str) -> None:
+    def __init__(self, engine: Engine, vault_id: str, bulk: bool = False) -> None:
         self.engine = engine
+        self.bulk = bulk  # loading a new store: people's statuses are derived once, at the end
         self.pg = store.is_postgres(engine)
         store.migrate(engine)
         self._bind_vault(vault_id)
@@ -127,6 +152,13 @@ class Projection:
             conn.execute(text("DELETE FROM records_fts"))
             conn.execute(delete(meta).where(meta.c.key != "vault"))
         self.vocab = Vocabularies()
+
+    def refresh_all_people(self) -> None:
+        with self.engine.begin() as conn:
+            people = conn.execute(
+                select(records.c.parent).where(records.c.type == "status").distinct()
+            ).scalars()
+            refresh_people(conn, sorted(p for p in people if p))
 
     # -- applying ------------------------------------------------------------------
     def _device(self, signed: SignedEvent) -> str:
@@ -192,7 +224,7 @@ class _Merger:
         self.next_rid = next_rid
         self.states: dict[str, RecordState] = {}
         self.links: dict[tuple[str, str, str], LinkState] = {}
-        self.history: list[dict[str, Any]] = []
+        self.history: list[tuple[str, int, str, str, str]] = []
         self.vocab: dict[tuple[str, str], dict[str, Any]] = {}
 
     def load(self, todo: Sequence[tuple[int, SignedEvent]]) -> None:
@@ -202,6 +234,12 @@ class _Merger:
             body = signed.event.body
             if signed.event.kind in ev.RECORD_KINDS and isinstance(body.get("id"), str):
                 ids.add(body["id"])
+            elif signed.event.kind == ev.RECORDS_IMPORTED and isinstance(body.get("changes"), list):
+                ids.update(
+                    c["id"]
+                    for c in body["changes"]
+                    if isinstance(c, dict) and isinstance(c.get("id"), str)
+                )
             elif signed.event.kind == ev.RECORD_LINKED and isinstance(body.get("src"), str):
                 link_srcs.add(body["src"])
         cols = records.c
@@ -219,12 +257,13 @@ class _Merger:
                 ).where(cols.id.in_(part))
             )
             for r in rows:
+                data = orjson.loads(r.data)
                 self.states[r.id] = RecordState(
                     r.rid,
                     r.id,
                     r.type,
-                    json.loads(r.data),
-                    json.loads(r.clocks),
+                    data,
+                    expand_clocks(data, orjson.loads(r.clocks), r.created),
                     r.created,
                     r.updated,
                     r.author,
@@ -233,14 +272,17 @@ class _Merger:
         for part in _chunks(sorted(link_srcs)):
             for r in self.conn.execute(select(links).where(links.c.src.in_(part))):
                 self.links[(r.src, r.rel, r.dst)] = LinkState(
-                    bool(r.present), json.loads(r.attrs), r.clock, is_new=False
+                    bool(r.present), orjson.loads(r.attrs), r.clock, is_new=False
                 )
 
     def apply(self, seq: int, signed: SignedEvent, device: str) -> str:
         kind = signed.event.kind
         body = signed.event.body
+        tie = signed.event.device.hex()[:DEVICE_TIE]
+        if kind == ev.RECORDS_IMPORTED:
+            return self._imported(seq, body, tie, device)
         stamp = _stamp(body)
-        clock = f"{stamp}|{signed.event.device.hex()[:DEVICE_TIE]}"
+        clock = f"{stamp}|{tie}"
         if kind in ev.RECORD_KINDS:
             self._record(seq, kind, body, clock, device)
         elif kind == ev.RECORD_LINKED:
@@ -248,6 +290,16 @@ class _Merger:
         else:
             self._term(body, clock)
         return stamp
+
+    def _imported(self, seq: int, body: dict[str, Any], tie: str, device: str) -> str:
+        changes = body.get("changes")
+        if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+            raise Malformed("changes")
+        stamps = [_stamp(c) for c in changes]  # all checked before any is applied
+        for change, stamp in zip(changes, stamps, strict=True):
+            kind = ev.RECORD_CREATED if change.get("op") == "created" else ev.RECORD_UPDATED
+            self._record(seq, kind, change, f"{stamp}|{tie}", device)
+        return max(stamps, default=ZERO)
 
     def _record(self, seq: int, kind: str, body: dict[str, Any], clock: str, device: str) -> None:
         record_id = _body_str(body, "id")
@@ -277,16 +329,7 @@ class _Merger:
                 if clock > state.updated:
                     state.updated = clock
         state.dirty = True
-        self.history.append(
-            {
-                "record": record_id,
-                "seq": seq,
-                "clock": clock,
-                "device": device,
-                "kind": kind,
-                "changes": dumps({"fields": fields, "user": body.get("user")}),
-            }
-        )
+        self.history.append((record_id, seq, clock, device, kind))
 
     def _link(self, seq: int, body: dict[str, Any], clock: str, device: str) -> None:
         key = (_body_str(body, "src"), _body_str(body, "rel"), _body_str(body, "dst"))
@@ -299,18 +342,8 @@ class _Merger:
             state = self.links[key] = LinkState(present, attrs, clock, is_new=True, dirty=True)
         elif clock > state.clock:
             state.present, state.attrs, state.clock, state.dirty = present, attrs, clock, True
-        change = {"rel": key[1], "dst": key[2], "present": present, "attrs": attrs}
         for record_id in (key[0], key[2]):
-            self.history.append(
-                {
-                    "record": record_id,
-                    "seq": seq,
-                    "clock": clock,
-                    "device": device,
-                    "kind": ev.RECORD_LINKED,
-                    "changes": dumps({"link": {**change, "src": key[0]}, "user": body.get("user")}),
-                }
-            )
+            self.history.append((record_id, seq, clock, device, ev.RECORD_LINKED))
 
     def _term(self, body: dict[str, Any], clock: str) -> None:
         key = (_body_str(body, "vocabulary"), _body_str(body, "term"))
@@ -334,13 +367,20 @@ class _Merger:
             self.p.vocab.add(Term(key[0], key[1], row["ar"], row["en"], builtin=False))
 
     # -- writing -------------------------------------------------------------------
+    def _many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """executemany straight on the driver: these are the bulk of a rebuild or import,
+        where SQLAlchemy's per-row parameter processing would cost more than SQLite."""
+        if rows:
+            self.conn.exec_driver_sql(sql.replace("?", "%s") if self.p.pg else sql, rows)
+
     def write(self) -> None:
         conn, pg = self.conn, self.p.pg
         vocab = self.p.vocab
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        term_rows: list[dict[str, Any]] = []
-        fts_rows: list[dict[str, Any]] = []
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        person_updates: list[tuple[Any, ...]] = []
+        term_rows: list[tuple[int, str, str]] = []
+        fts_rows: list[tuple[int, Any]] = []
         rewritten: list[int] = []
         people: set[str] = set()
         for state in self.states.values():
@@ -349,37 +389,43 @@ class _Merger:
             kind = schema.TYPES[state.type]
             data = state.data
             deleted = bool(data.get(schema.DELETED))
-            row = {
-                "rid": state.rid,
-                "id": state.id,
-                "type": state.type,
-                "deleted": deleted,
-                **summary.columns(kind, data),
-                "created": state.created,
-                "updated": state.updated,
-                "author": state.author,
-                "data": dumps(data),
-                "clocks": dumps(state.clocks),
-            }
+            cols = summary.columns(kind, data)
+            values = (
+                state.id,
+                state.type,
+                deleted,
+                cols["title"],
+                cols["date_start"],
+                cols["date_end"],
+                cols["place"],
+                cols["admin_area"],
+                cols["lat"],
+                cols["lon"],
+                cols["status"],
+                cols["parent"],
+                state.created,
+                state.updated,
+                state.author,
+                dumps(data),
+                dumps(compact_clocks(data, state.clocks, state.created)),
+            )
             if state.is_new:
-                inserts.append(row)
-            else:
-                updates.append({**row, "b_rid": state.rid})
+                inserts.append((state.rid, *values))
+            elif state.type == "person":
+                person_updates.append((*values[:4], *values[6:10], *values[11:], state.rid))
                 rewritten.append(state.rid)
-            if state.type == "person":
-                people.add(state.id)
-            elif state.type == "status":
+            else:
+                updates.append((*values, state.rid))
+                rewritten.append(state.rid)
+            if state.type == "status":
                 parent = data.get("person")
                 if isinstance(parent, str):
                     people.add(parent)
             if deleted:
                 continue
-            term_rows.extend(
-                {"rid": state.rid, "vocabulary": v, "term": t}
-                for v, t in summary.term_rows(kind, data)
-            )
+            term_rows.extend((state.rid, v, t) for v, t in summary.term_rows(kind, data))
             words = summary.search_terms(kind, state.id, data, vocab)
-            fts_rows.append({"rid": state.rid, "terms": words if pg else " ".join(words)})
+            fts_rows.append((state.rid, words if pg else " ".join(words)))
         for part in _chunks(rewritten):  # type: ignore[arg-type]
             conn.execute(delete(terms).where(terms.c.rid.in_(part)))
             if pg:
@@ -387,33 +433,23 @@ class _Merger:
             else:
                 rowids = ",".join(str(int(rid)) for rid in part)  # integers only
                 conn.execute(text(f"DELETE FROM records_fts WHERE rowid IN ({rowids})"))  # noqa: S608
-        if inserts:
-            conn.execute(insert(records), inserts)
-        if updates:
-            values: dict[str, Any] = {
-                c.name: bindparam(c.name) for c in records.c if c.name != "rid"
-            }
-            conn.execute(
-                update(records).where(records.c.rid == bindparam("b_rid")).values(values), updates
+        marks = ", ".join("?" * 18)
+        self._many(f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({marks})", inserts)  # noqa: S608
+        self._many(f"UPDATE records SET {_UPDATE_COLUMNS} WHERE rid = ?", updates)  # noqa: S608
+        self._many(f"UPDATE records SET {_UPDATE_PERSON} WHERE rid = ?", person_updates)  # noqa: S608
+        self._many("INSERT INTO terms (rid, vocabulary, term) VALUES (?, ?, ?)", term_rows)
+        if pg:
+            self._many(
+                "INSERT INTO records_fts (rid, tsv) VALUES (?, array_to_tsvector(?::text[]))",
+                fts_rows,
             )
-        if term_rows:
-            conn.execute(insert(terms), term_rows)
-        if fts_rows:
-            if pg:
-                conn.execute(
-                    text(
-                        "INSERT INTO records_fts (rid, tsv) "
-                        "VALUES (:rid, array_to_tsvector(CAST(:terms AS text[])))"
-                    ),
-                    fts_rows,
-                )
-            else:
-                conn.execute(
-                    text("INSERT INTO records_fts (rowid, terms) VALUES (:rid, :terms)"), fts_rows
-                )
+        else:
+            self._many("INSERT INTO records_fts (rowid, terms) VALUES (?, ?)", fts_rows)
         self._write_links()
-        if self.history:
-            conn.execute(insert(history), self.history)
+        self._many(
+            "INSERT INTO history (record, seq, clock, device, kind) VALUES (?, ?, ?, ?, ?)",
+            self.history,
+        )
         if self.vocab:
             for key in self.vocab:
                 conn.execute(
@@ -422,7 +458,7 @@ class _Merger:
                     )
                 )
             conn.execute(insert(vocab_terms), list(self.vocab.values()))
-        if people:
+        if people and not self.p.bulk:
             refresh_people(conn, sorted(people))
 
     def _write_links(self) -> None:
@@ -452,36 +488,22 @@ class _Merger:
         )
 
 
+_REFRESH_PERSON = (
+    "UPDATE records SET (status, date_start, date_end) = ("
+    "SELECT s.status, s.date_start, s.date_end FROM records s "
+    "WHERE s.parent = ? AND s.type = 'status' AND s.deleted = ? "
+    "ORDER BY COALESCE(s.date_start, '') DESC, s.updated DESC LIMIT 1) "
+    "WHERE id = ? AND type = 'person'"
+)
+
+
 def refresh_people(conn: Connection, person_ids: Sequence[str]) -> None:
-    """A person's current status, date and place come from their latest status record."""
-    cols = records.c
-    latest: dict[str, tuple[str, str, Any, Any, Any]] = {}
-    for part in _chunks(person_ids):
-        rows = conn.execute(
-            select(cols.parent, cols.status, cols.date_start, cols.date_end, cols.updated).where(
-                cols.type == "status", cols.parent.in_(part), cols.deleted.is_(False)
-            )
-        )
-        for r in rows:
-            key = (r.date_start or "", r.updated)
-            if r.parent not in latest or key > latest[r.parent][:2]:
-                latest[r.parent] = (key[0], key[1], r.status, r.date_start, r.date_end)
-    changes = [
-        {
-            "b_id": pid,
-            "status": latest[pid][2] if pid in latest else None,
-            "date_start": latest[pid][3] if pid in latest else None,
-            "date_end": latest[pid][4] if pid in latest else None,
-        }
-        for pid in person_ids
-    ]
-    conn.execute(
-        update(records)
-        .where(records.c.id == bindparam("b_id"), records.c.type == "person")
-        .values(
-            status=bindparam("status"),
-            date_start=bindparam("date_start"),
-            date_end=bindparam("date_end"),
-        ),
-        changes,
+    """A person's current status and its date are their latest status record's (the
+    latest date, then the latest edit): one statement per person, all inside SQLite or
+    PostgreSQL."""
+    if not person_ids:
+        return
+    sql = (
+        _REFRESH_PERSON.replace("?", "%s") if conn.dialect.name == "postgresql" else _REFRESH_PERSON
     )
+    conn.exec_driver_sql(sql, [(pid, False, pid) for pid in person_ids])

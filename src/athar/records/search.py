@@ -4,6 +4,11 @@ Queries are folded exactly as the index was (athar.records.textnorm), then run o
 backend's own full-text index: SQLite FTS5 on the embedded store, a GIN-indexed
 tsvector on PostgreSQL. Matching is on whole words; a word typed with a trailing * matches
 as a prefix.
+
+Matches come newest first, not by a relevance score: in lists of victims nearly every
+record matches a common name equally well, and scoring (BM25) would have to score all of
+them — a quarter of a million rows for محمد in a national list — before showing the first
+page. In rowid order the index stops after one page.
 """
 
 from __future__ import annotations
@@ -106,13 +111,13 @@ def find(  # SQL below is assembled from fixed fragments; every user value is bo
                 f"SELECT {_COLUMNS} FROM records_fts f JOIN records r ON r.rid = f.rid "  # noqa: S608
                 "WHERE f.tsv @@ CAST(:q AS tsquery)"
             )
-            order = "ts_rank(f.tsv, CAST(:q AS tsquery)) DESC, r.rid DESC"
+            order = "r.rid DESC"
         else:
             sql = (
                 f"SELECT {_COLUMNS} FROM records_fts f JOIN records r ON r.rid = f.rowid "  # noqa: S608
                 "WHERE records_fts MATCH :q"
             )
-            order = "f.rank, r.rid DESC"
+            order = "f.rowid DESC"
         where = "".join(f" AND {c}" for c in clauses)
         sql = f"{sql}{where} ORDER BY {order} LIMIT :limit OFFSET :offset"
     else:

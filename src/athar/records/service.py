@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 
 from athar.errors import InputError
 from athar.records import events as ev
 from athar.records import ids, schema, search, store
 from athar.records.hlc import Clock, stamp_time_ms
-from athar.records.projection import ApplyStats, Projection
+from athar.records.projection import ApplyStats, Projection, expand_clocks
 from athar.records.schema import RecordType
 from athar.records.store import history, links, records
 from athar.records.validate import check_record, merged, parse_fields, raise_first, record_type
@@ -28,7 +28,7 @@ from athar.vault.progress import Progress
 from athar.vault.vault import Vault
 
 MIN_PREFIX = 6
-APPLY_BATCH = 5000
+APPLY_BATCH = 20000
 
 
 @dataclass
@@ -60,16 +60,20 @@ class RecordView:
 class Records:
     def __init__(self, vault: Vault, store_url: str | None = None) -> None:
         self.vault = vault
+        self.vault_id = vault.keys.vault_id.hex()
+        self._file = vault.root / store.FILE_NAME
+        self._file_key = vault.keys.subkey("records/store")
         if store_url:
             engine = store.postgres_engine(store_url)
         else:
-            engine = store.sqlite_engine(
-                vault.root / store.FILE_NAME, vault.keys.subkey("records/store")
-            )
-        self.engine = engine
-        self.projection = Projection(engine, vault.keys.vault_id.hex())
+            engine = store.sqlite_engine(self._file, self._file_key)
+        self.projection = Projection(engine, self.vault_id)
         self.catch_up()
         self.clock = Clock(self.projection.last_clock())
+
+    @property
+    def engine(self) -> Engine:
+        return self.projection.engine
 
     def close(self) -> None:
         self.engine.dispose()
@@ -88,12 +92,15 @@ class Records:
     def catch_up(self, progress: Progress | None = None) -> ApplyStats:
         """Apply every ledger event the projection has not seen (after a crash, after
         another process wrote, after events arrived from another device)."""
+        return self._feed(self.projection, progress)
+
+    def _feed(self, projection: Projection, progress: Progress | None) -> ApplyStats:
         total = ApplyStats()
-        start = self.projection.applied_seq()
+        start = projection.applied_seq()
         if progress is not None:
             progress.start(max(0, self.vault.ledger.size() - start - 1))
         for batch in self.vault.ledger.events_after(start, APPLY_BATCH):
-            stats = self.projection.apply(batch)
+            stats = projection.apply(batch)
             total.applied += stats.applied
             total.ignored += stats.ignored
             if progress is not None:
@@ -101,9 +108,33 @@ class Records:
         return total
 
     def rebuild(self, progress: Progress | None = None) -> ApplyStats:
-        """Recreate the projection from the ledger alone."""
-        self.projection.reset()
-        stats = self.catch_up(progress)
+        """Recreate the projection from the ledger alone.
+
+        The embedded store is rebuilt into a new file, loaded without journal or secondary
+        indexes (built once at the end, which is several times faster than keeping them
+        up to date row by row), and only then swapped in: a crash midway leaves the old
+        projection in place. A server store is emptied and refilled in place.
+        """
+        if self.projection.pg:
+            self.projection.reset()
+            stats = self._feed(self.projection, progress)
+        else:
+            fresh_path = self._file.with_name(store.FILE_NAME + ".rebuild")
+            store.remove_database(fresh_path)
+            engine = store.sqlite_engine(fresh_path, self._file_key, bulk=True)
+            try:
+                fresh = Projection(engine, self.vault_id, bulk=True)
+                indexes = store.drop_secondary_indexes(engine)
+                stats = self._feed(fresh, progress)
+                store.create_indexes(engine, indexes)
+                fresh.refresh_all_people()
+            finally:
+                engine.dispose()
+            self.engine.dispose()
+            store.replace_database(fresh_path, self._file)
+            self.projection = Projection(
+                store.sqlite_engine(self._file, self._file_key), self.vault_id
+            )
         self.clock.observe(self.projection.last_clock())
         return stats
 
@@ -237,7 +268,11 @@ class Records:
         stands or was overridden by a later (or concurrent, winning) edit."""
         record_id = self.resolve(ident)
         row = self._row(record_id)
-        clocks = json.loads(row.clocks) if row is not None else {}
+        clocks = (
+            expand_clocks(json.loads(row.data), json.loads(row.clocks), row.created)
+            if row is not None
+            else {}
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(history)
@@ -246,22 +281,33 @@ class Records:
             ).all()
         out = []
         for r in rows:
-            changes = json.loads(r.changes)
+            # The projection indexes which events touched the record; what they said is
+            # read from the ledger itself, so history shows exactly what was signed.
+            body = self.vault.ledger.event_at(r.seq).event.body
+            imported = None
+            if "changes" in body:  # one row of an imported file
+                imported = {"file": body.get("file"), "sha256": body.get("sha256")}
+                for change in body["changes"]:
+                    if change.get("id") == record_id:
+                        body, imported["line"] = change, change.get("line")
+                        break
             entry: dict[str, Any] = {
                 "seq": r.seq,
                 "time_ms": stamp_time_ms(r.clock.split("|")[0]),
                 "clock": r.clock,
                 "device": r.device,
                 "kind": r.kind,
-                "user": changes.get("user"),
+                "user": body.get("user"),
             }
-            if "fields" in changes:
+            if imported is not None:
+                entry["import"] = imported
+            if r.kind == ev.RECORD_LINKED:
+                entry["link"] = {k: body.get(k) for k in ("src", "rel", "dst", "present", "attrs")}
+            else:
                 entry["fields"] = {
                     path: {"value": value, "current": clocks.get(path) == r.clock}
-                    for path, value in changes["fields"].items()
+                    for path, value in body.get("fields", {}).items()
                 }
-            if "link" in changes:
-                entry["link"] = changes["link"]
             out.append(entry)
         return out
 
@@ -284,7 +330,11 @@ class Records:
 
     # -- writing --------------------------------------------------------------------
     def event_body(
-        self, record_id: str, kind: RecordType, fields: Mapping[str, Json], user: str | None
+        self,
+        record_id: str,
+        kind: RecordType,
+        fields: Mapping[str, Json],
+        user: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": record_id,

@@ -30,10 +30,10 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from athar.errors import AtharError, InputError
-from athar.vault.fsutil import PRIVATE_FILE
+from athar.vault.fsutil import PRIVATE_FILE, fsync_dir
 
 SCHEMA_HEAD = "0001"
 FILE_NAME = "records.db"
@@ -68,7 +68,6 @@ records = Table(
     Index("records_type_date", "type", "date_start"),
     Index("records_parent", "parent"),
     Index("records_status", "type", "status"),
-    Index("records_admin", "admin_area"),
 )
 
 terms = Table(
@@ -78,6 +77,7 @@ terms = Table(
     Column("vocabulary", Text, primary_key=True),
     Column("term", Text, primary_key=True),
     Index("terms_lookup", "vocabulary", "term", "rid"),
+    sqlite_with_rowid=False,
 )
 
 links = Table(
@@ -90,21 +90,18 @@ links = Table(
     Column("attrs", Text, nullable=False),
     Column("clock", Text, nullable=False),
     Index("links_dst", "dst"),
+    sqlite_with_rowid=False,
 )
 
 history = Table(
     "history",
     metadata,
-    Column(
-        "hid", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
-    Column("record", Text, nullable=False),
-    Column("seq", BigInteger, nullable=False),
+    Column("record", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
     Column("clock", Text, nullable=False),
     Column("device", Text, nullable=False),
     Column("kind", Text, nullable=False),
-    Column("changes", Text, nullable=False),
-    Index("history_record", "record", "clock"),
+    sqlite_with_rowid=False,
 )
 
 vocab_terms = Table(
@@ -118,7 +115,7 @@ vocab_terms = Table(
 )
 
 
-def _sqlcipher_connect(path: Path, key: bytes) -> Any:
+def _sqlcipher_connect(path: Path, key: bytes, bulk: bool = False) -> Any:
     conn = sqlcipher3.connect(str(path), timeout=120, check_same_thread=False, isolation_level=None)
     # A raw 256-bit key: no passphrase KDF per connection (the vault's Argon2id already ran).
     conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
@@ -131,25 +128,33 @@ def _sqlcipher_connect(path: Path, key: bytes) -> Any:
             "move it aside and run athar rebuild",
             path=str(path),
         ) from exc
-    conn.execute("PRAGMA journal_mode=WAL")
-    # The projection can always be rebuilt from the ledger, so NORMAL durability is enough:
-    # a crash can only lose the newest applied events, which the next open re-applies.
-    conn.execute("PRAGMA synchronous=NORMAL")
+    if bulk:  # a rebuild into a new file: if it crashes, the file is simply thrown away
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+    else:
+        conn.execute("PRAGMA journal_mode=WAL")
+        # The projection can always be rebuilt from the ledger, so NORMAL durability is
+        # enough: a crash loses at most the newest applied events, re-applied on next open.
+        conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA cache_size=-131072")  # up to 128 MiB of decrypted pages
     return conn
 
 
-def sqlite_engine(path: Path, key: bytes) -> Engine:
+def sqlite_engine(path: Path, key: bytes, bulk: bool = False) -> Engine:
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
     # The plain SQLite dialect over SQLCipher's driver: SQLAlchemy's pysqlcipher dialect
     # would derive the key from a passphrase on every connection.
+    # A pool keeps connections, and with them SQLCipher's cache of decrypted pages: a new
+    # connection per transaction would decrypt the indexes again every batch.
     engine = create_engine(
         "sqlite://",
         module=sqlcipher3,
-        creator=lambda: _sqlcipher_connect(path, key),
-        poolclass=NullPool,
+        creator=lambda: _sqlcipher_connect(path, key, bulk),
+        poolclass=QueuePool,
+        pool_size=2,
+        max_overflow=4,
     )
 
     @event.listens_for(engine, "begin")
@@ -166,6 +171,43 @@ def postgres_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, poolclass=NullPool)
+
+
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def remove_database(path: Path) -> None:
+    for suffix in ("", *_SIDE_FILES):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def replace_database(fresh: Path, path: Path) -> None:
+    """Put a rebuilt database in place of the old one. The old one's WAL must go first:
+    SQLite would otherwise replay it into the new file."""
+    with open(fresh, "rb+") as handle:
+        os.fsync(handle.fileno())
+    for suffix in _SIDE_FILES:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    os.replace(fresh, path)
+    fsync_dir(path.parent)
+
+
+def drop_secondary_indexes(engine: Engine) -> list[str]:
+    """Drop the indexes a bulk load does not need (all but primary keys and uniqueness);
+    returns the statements that create them again."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        ).all()
+        for name, _ in rows:
+            conn.execute(text(f'DROP INDEX "{name}"'))
+    return [str(sql) for _, sql in rows]
+
+
+def create_indexes(engine: Engine, statements: list[str]) -> None:
+    with engine.begin() as conn:
+        for sql in statements:
+            conn.execute(text(sql))
 
 
 def is_postgres(engine: Engine) -> bool:

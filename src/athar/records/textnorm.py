@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from pyarabic import araby
 
@@ -91,8 +92,21 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
+def _index_terms_cached(text: str) -> tuple[str, ...]:
+    return tuple(_index_terms(text))
+
+
 def index_terms(text: str) -> list[str]:
-    """Tokens to index, plus each Arabic word without its article (الحلبي → also حلبي)."""
+    """Tokens to index, plus each Arabic word without its article (الحلبي → also حلبي).
+
+    Names and places repeat endlessly in casualty lists, so short texts are cached."""
+    if len(text) <= 64:
+        return list(_index_terms_cached(text))
+    return _index_terms(text)
+
+
+def _index_terms(text: str) -> list[str]:
     out: list[str] = []
     for token in tokens(text):
         out.append(token)

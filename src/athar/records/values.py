@@ -54,6 +54,10 @@ def ascii_digits(text: str) -> str:
 def parse_text(raw: Json) -> str:
     if not isinstance(raw, str):
         raise bad_value("expected text")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8 on the way in
+        raise bad_value("text is not valid UTF-8") from None
     text = unicodedata.normalize("NFC", raw).strip()
     if "\x00" in text:
         raise bad_value("text must not contain NUL characters")

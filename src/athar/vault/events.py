@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from athar.crypto.identity import DeviceIdentity, fingerprint, verify_signature
 from athar.errors import IntegrityError
 from athar.vault.canonical import canonical_json
@@ -156,7 +158,7 @@ def parse_entry(entry: bytes, where: str = "event") -> SignedEvent:
         parts = _split_canonical_envelope(entry) or _split_envelope(entry, where)
         payload = base64.b64decode(parts[0], validate=True)
         signature = base64.b64decode(parts[1], validate=True)
-        data = json.loads(payload)
+        data = orjson.loads(payload)
         if not isinstance(data, dict) or data.get("v") != EVENT_VERSION:
             raise ValueError
         prev = data.get("prev")
