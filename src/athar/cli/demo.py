@@ -18,7 +18,10 @@ import typer
 
 from athar.cli.context import Ctx, run_guarded
 from athar.errors import InputError
+from athar.records.export import export
+from athar.records.service import Records
 from athar.vault.audit import audit
+from athar.vault.fsutil import atomic_write_text
 from athar.vault.proofs import check_proof
 from athar.vault.vault import Vault
 
@@ -80,7 +83,13 @@ def demo(
                 verdict=ctx.t("valid") if result.ok else ctx.t("INVALID"),
             )
         )
-        out.print(ctx.t("4. Verifying the whole vault"))
+        out.print(ctx.t("4. Describing an incident with two victims and a source"))
+        found = run_guarded(ctx, _describe, vault, folder)
+        out.print(
+            ctx.t("   search for محمد finds {titles}", titles=", ".join(found)), highlight=False
+        )
+        out.print(ctx.t("   map of incidents: {path}", path=str(folder / "incidents.geojson")))
+        out.print(ctx.t("5. Verifying the whole vault"))
         audit_report = run_guarded(ctx, audit, vault)
     for p in audit_report.problems:
         out.print(f"[red]✗[/] {p}", highlight=False)
@@ -107,13 +116,53 @@ def demo(
     )
     exe = _command_name()
     out.print(
-        f"   {exe} ls ; {exe} verify ; {exe} check-proof "
+        f"   {exe} ls ; {exe} search محمد ; {exe} list incident ; {exe} verify ; {exe} check-proof "
         f"{folder}/proof.json --checkpoint {folder}/checkpoint.json",
         highlight=False,
         markup=False,
     )
     if not ok:
         raise typer.Exit(6)
+
+
+def _describe(vault: Vault, folder: Path) -> list[str]:
+    """Synthetic records: an incident in a besieged town, its victims, a witness."""
+    with Records(vault) as records:
+        source = records.create(
+            "source",
+            {
+                "type": "witness",
+                "name": "شاهد (بيانات تجريبية)",
+                "reliability": "B",
+                "credibility": "2",
+                "protection": "pseudonymise",
+            },
+        )
+        incident = records.create(
+            "incident",
+            {
+                "title.ar": "قصف سوق الحي الشرقي (حادثة تجريبية)",
+                "title.en": "Shelling of the eastern market (demo incident)",
+                "date": "2017-03-14",
+                "place.name_ar": "الحي الشرقي",
+                "place.admin_area": "ريف دمشق",
+                "place.coordinates": "33.5711,36.4022,500",
+                "violations": "استهداف سوق,هجوم عشوائي",
+                "weapons": "artillery_shelling",
+                "killed.total": "2",
+                "grading": "fair",
+            },
+        )
+        for name, sex, age in (("مُحَمَّد أحمد الحلبي", "male", "12"), ("فاطمة علي", "female", "34")):
+            person = records.create("person", {"name_ar.full": name, "sex": sex, "age": age})
+            records.create("status", {"person": person, "status": "killed", "date": "2017-03-14"})
+            records.link(incident, "victim", person)
+        records.link(incident, "source", source)
+        photo = next(i for i in vault.items() if i.name.endswith(".png"))
+        records.link(incident, "media", photo.id)
+        with atomic_write_text(folder / "incidents.geojson") as handle:
+            export(records, "geojson", handle, "incident")
+        return [row["title"] for row in records.find("محمد")]
 
 
 def _command_name() -> str:
