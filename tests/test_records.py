@@ -253,10 +253,7 @@ def _dump(records: Records) -> dict[str, Any]:
         )
         links = conn.execute(text("SELECT * FROM links ORDER BY src, rel, dst")).all()
         hist = conn.execute(
-            text(
-                "SELECT record, seq, clock, device, kind FROM history "
-                "ORDER BY record, seq, clock"
-            )
+            text("SELECT record, seq, clock, device, kind FROM history ORDER BY record, seq, clock")
         ).all()
         vocab = conn.execute(text("SELECT * FROM vocab_terms ORDER BY vocabulary, term")).all()
     return {

@@ -85,6 +85,19 @@ class ImportReport:
         }
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(text: str) -> str:
+    """A text cell that a spreadsheet would run as a formula (=HYPERLINK(...) in a party's
+    statement, say) gets a leading apostrophe, as OWASP advises for CSV exports."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def unescape_formula(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:2] in _FORMULA_START and cell[1:2] else cell
+
+
 def decode(data: bytes, encoding: str | None) -> tuple[str, str]:
     """The file's text and the encoding it was read in."""
     if encoding:
@@ -94,7 +107,7 @@ def decode(data: bytes, encoding: str | None) -> tuple[str, str]:
         except LookupError:
             raise InputError("unknown encoding {name}", name=encoding) from None
         except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
+            line = len(data[: exc.start].splitlines()) or 1
             raise InputError(
                 "line {line} is not valid {encoding}", line=line, encoding=encoding
             ) from None
@@ -122,7 +135,7 @@ def _refuse_mixed(data: bytes) -> None:
     """A file whose lines are partly UTF-8 Arabic and partly another encoding (two
     exports pasted together) would import as mojibake either way: name both lines."""
     utf8_line = other_line = 0
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    for number, line in enumerate(data.splitlines(), start=1):  # \n, \r\n and old Mac \r
         if line.isascii():
             continue
         try:
@@ -173,8 +186,8 @@ def column_map(
     unknown: list[str] = []
     for index, name in enumerate(header):
         target = mapping.get(name, name)
-        if name in ignore or target in ignore:
-            continue
+        if name in ignore or target in ignore or not name:
+            continue  # an unnamed column (Excel leaves them) must be empty: see _plan
         if (
             target in kind.fields
             or target == "id"
@@ -225,7 +238,7 @@ def import_csv(
     header, rows = read_rows(text_data)
     columns = column_map(kind, header, mapping or {}, set(ignore))
     report = ImportReport(str(path), kind.name, used, dry_run=dry_run)
-    planned = _plan(service, kind, len(header), columns, rows, report, progress)
+    planned = _plan(service, kind, header, columns, rows, report, progress)
     if report.problems or dry_run:
         return report
     digest = hashlib.sha256(data).hexdigest()
@@ -250,7 +263,7 @@ def import_csv(
 def _plan(
     service: Records,
     kind: schema.RecordType,
-    width: int,
+    header: Sequence[str],
     columns: dict[int, str],
     rows: Iterator[tuple[int, list[str]]],
     report: ImportReport,
@@ -260,13 +273,19 @@ def _plan(
     parsed: list[tuple[int, str, dict[str, Any], dict[str, Any] | None]] = []
     seen: dict[str, int] = {}
     status_kind = schema.TYPES["status"]
+    width = len(header)
+    # Problems name the file's own column, even when --map renamed it.
+    column_name = {target: header[index] for index, target in columns.items()}
+    status_column = {field: column for column, field in STATUS_COLUMNS.items()}
+    unnamed = [i for i, name in enumerate(header) if not name and i not in columns]
 
-    def note(line: int, column: str, exc: Problem) -> None:
+    def note(line: int, field: str, exc: Problem) -> None:
         if len(report.problems) < MAX_PROBLEMS:
-            report.problems.append(RowProblem(line, column, exc.template, exc.params))
+            name = column_name.get(field, field)
+            report.problems.append(RowProblem(line, name, exc.template, exc.params))
 
-    def note_status(line: int, column: str, exc: Problem) -> None:
-        note(line, f"status.{column}", exc)
+    def note_status(line: int, field: str, exc: Problem) -> None:
+        note(line, status_column.get(field, f"status.{field}"), exc)
 
     for line, row in rows:
         report.rows += 1
@@ -274,6 +293,18 @@ def _plan(
             progress.advance(1000)
         if len(row) != width:
             note(line, "", bad_value("expected {n} cells, found {found}", n=width, found=len(row)))
+            continue
+        filled = [i for i in unnamed if row[i].strip()]
+        if filled:
+            note(
+                line,
+                "",
+                bad_value(
+                    "column {n} has no name but holds {value}; name it or delete it",
+                    n=filled[0] + 1,
+                    value=row[filled[0]][:40],
+                ),
+            )
             continue
         raw: dict[str, str] = {}
         status_raw: dict[str, str] = {}
@@ -285,7 +316,7 @@ def _plan(
             elif target in STATUS_COLUMNS and kind.name == "person":
                 status_raw[STATUS_COLUMNS[target]] = cell
             else:
-                raw[target] = cell
+                raw[target] = unescape_formula(cell)
         before = len(report.problems)
         values = parse_fields(
             kind,
@@ -346,7 +377,7 @@ def _plan(
         try:
             service.check_refs(kind, values)
         except InputError as exc:
-            report.problems.append(RowProblem(line, exc.field or "", exc.template, exc.params))
+            note(line, exc.field or "", Problem(exc.template, exc.params))
             continue
         seen[record_id] = line
         parsed.append((line, record_id, values, status_values))
@@ -374,7 +405,7 @@ def _events(
         changed = _change(service, kind, record_id, values, existing, out, line, report)
         if status_values is not None:
             status_values["person"] = record_id
-            _change(
+            status_changed = _change(
                 service,
                 status_kind,
                 ids.derived_id("status", record_id),
@@ -384,6 +415,8 @@ def _events(
                 line,
                 None,
             )
+            if changed == "unchanged" and status_changed != "unchanged":
+                changed = "updated"  # the row changed: its person's status did
         if changed == "new":
             report.new += 1
         elif changed == "updated":

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from athar.errors import InputError
 from athar.records import schema
+from athar.records.csvimport import escape_formula
 from athar.records.formats import value_text
 from athar.records.service import Records
 from athar.records.store import links, records
@@ -80,9 +81,14 @@ def _csv(service: Records, out: IO[str], type_name: str | None, include_private:
     writer.writerow(["id", *paths])
     count = 0
     for record_id, _, data in _rows(service, type_name):
-        writer.writerow([record_id, *(value_text(kind.fields[p], data.get(p)) for p in paths)])
+        writer.writerow([record_id, *(_cell(kind.fields[p], data.get(p)) for p in paths)])
         count += 1
     return count
+
+
+def _cell(spec: schema.Field, value: Any) -> str:
+    text = value_text(spec, value)
+    return escape_formula(text) if spec.kind in (schema.TEXT, schema.LONGTEXT) else text
 
 
 def _json(service: Records, out: IO[str], type_name: str | None, include_private: bool) -> int:

@@ -18,7 +18,7 @@ def date_text(value: dict[str, Any]) -> str:
         body = start[:4]
     elif precision == "month":
         body = start[:7]
-    elif precision == "day" or start == end:
+    elif precision == "day":
         body = start
     else:
         body = f"{start}/{end}"
