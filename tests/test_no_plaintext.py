@@ -75,3 +75,37 @@ def test_nothing_identifying_on_disk_during_and_after_a_session(tmp_path: Path) 
     with Vault.open(root, PASSPHRASE) as vault:
         pub = vault.keys.identity.public_key
     assert _scan(root, {"pubkey": pub, "pubkey-b64": base64.b64encode(pub)}) == []
+
+
+def test_records_leave_nothing_readable_on_disk(tmp_path: Path) -> None:
+    """Names of victims and witnesses, a source's phone number, an imported list and a
+    rebuilt projection: none of it readable in the vault folder, during or after."""
+    from athar.records import csvimport
+    from athar.records.service import Records
+
+    victim, witness, phone = "رامي سمير الصاخوري", "أم خالد الصاخورية", "+963-944-123-456"
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        f"name_ar.full,status,status.date\n{victim},killed,2016-11-20\nنورا الحلبي,detained,2016\n",
+        encoding="utf-8",
+    )
+    root = tmp_path / "vault"
+    needles = {
+        "victim": victim.encode(),
+        "victim-utf16": victim.encode("utf-16-le"),
+        "witness": witness.encode(),
+        "phone": phone.encode(),
+        "listed": "نورا الحلبي".encode(),
+        "folded-token": "الصاخوريه".encode(),  # the witness's name as the search index folds it
+    }
+    with Vault.create(root, PASSPHRASE) as vault, Records(vault) as records:
+        source = records.create("source", {"type": "witness", "name": witness, "contact": phone})
+        incident = records.create("incident", {"title.ar": f"مقتل {victim}", "date": "2016-11-20"})
+        records.link(incident, "source", source)
+        csvimport.import_csv(records, listing, "person")
+        assert records.find("الصاخوري")  # searchable while open…
+        during = _scan(root, needles)
+        records.rebuild()
+        after_rebuild = _scan(root, needles)
+    assert during == [] and after_rebuild == [] and _scan(root, needles) == []
+    assert _scan(tmp_path, needles)  # the control: the CSV itself holds them
