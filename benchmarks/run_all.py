@@ -3,7 +3,9 @@
     make bench            # or: .venv/bin/python benchmarks/run_all.py
 
 The raw JSON of the last run is kept in benchmarks/work/results.json (not committed).
-Runs in about 10-20 minutes, most of it building and verifying the 100,000-event vault.
+Runs in about 10-20 minutes, most of it building and verifying the 100,000-event vault,
+plus up to about 30 minutes for the records benchmark (bench_records.py; its data lives in
+/tmp/athar-bench-records and is reused while the sources are unchanged).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import time
 from importlib import metadata
 from typing import Any
 
+from bench_records import render as render_records
+from bench_records import summary_rows as records_summary
 from benchcommon import BENCH_DIR, REPO, WORK, check_disk, log
 
 DOC = REPO / "docs" / "benchmarks.md"
-BENCHES = ("bench_ingest.py", "bench_ledger.py", "bench_verify.py")
+BENCHES = ("bench_ingest.py", "bench_ledger.py", "bench_verify.py", "bench_records.py")
 
 
 def tool_version(cmd: list[str]) -> str:
@@ -131,7 +135,8 @@ def render(
         "```sh\nmake bench                               # all three, rewrites this file\n"
         ".venv/bin/python benchmarks/bench_ingest.py   # or one alone: JSON on stdout\n"
         ".venv/bin/python benchmarks/bench_ledger.py\n"
-        ".venv/bin/python benchmarks/bench_verify.py   # --rebuild to rebuild its vault\n```\n"
+        ".venv/bin/python benchmarks/bench_verify.py   # --rebuild to rebuild its vault\n"
+        ".venv/bin/python benchmarks/bench_records.py  # --scale 0.01: one-minute smoke run\n```\n"
     )
     w(
         "Needs `age`, `age-keygen`, `sha256sum`, `openssl` and about 6 GB free disk. Test data "
@@ -171,6 +176,10 @@ def render(
             f"| verify {eo['events']:,} signed events, no blobs | "
             f"**{f2(eo['median_verify_s'])} s** | ≤ 10 s | {yes(eo['goal_met'])} |"
         )
+    rec = results.get("records")
+    if rec:
+        for row in records_summary(rec):
+            w(row)
     w("")
 
     w("## 1. Ingest: `athar add` of 1 GiB\n")
@@ -357,6 +366,8 @@ def render(
                 f"{f2(t['cumtime_s'])} |"
             )
         w("")
+    if rec:
+        w(render_records(rec))
     return "\n".join(out) + "\n"
 
 
@@ -379,6 +390,7 @@ def main() -> None:
         "bench_ingest.py": ["--repeats", "1"],
         "bench_ledger.py": ["--seconds", "1"],
         "bench_verify.py": ["--files", "2000", "--repeats", "1", "--profile", "always"],
+        "bench_records.py": ["--scale", "0.01", "--repeats", "1"],
     }
     for script in BENCHES:
         extra = quick[script] if args.quick else []

@@ -126,3 +126,12 @@ def test_schema_head_is_alembic_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
     assert ScriptDirectory.from_config(config).get_current_head() == store.SCHEMA_HEAD
+
+
+@given(st.binary(min_size=10, max_size=10))
+def test_id_encoding_is_base32(raw: bytes) -> None:
+    import base64
+
+    from athar.records.ids import _encode
+
+    assert _encode(raw) == base64.b32encode(raw).decode().lower()

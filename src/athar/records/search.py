@@ -111,7 +111,7 @@ def find(  # SQL below is assembled from fixed fragments; every user value is bo
                 f"SELECT {_COLUMNS} FROM records_fts f JOIN records r ON r.rid = f.rid "  # noqa: S608
                 "WHERE f.tsv @@ CAST(:q AS tsquery)"
             )
-            order = "r.rid DESC"
+            order = "f.rid DESC"  # lets the planner walk the primary key for common words
         else:
             sql = (
                 f"SELECT {_COLUMNS} FROM records_fts f JOIN records r ON r.rid = f.rowid "  # noqa: S608
