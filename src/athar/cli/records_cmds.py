@@ -17,6 +17,7 @@ from athar.cli.context import Ctx, open_vault, run_guarded
 from athar.errors import AtharError, InputError
 from athar.i18n import translate
 from athar.records import csvimport, export, schema
+from athar.records.formats import value_text
 from athar.records.search import Filters
 from athar.records.service import Records, RecordView
 from athar.records.validate import record_type
@@ -150,13 +151,8 @@ def _render_value(ctx: Ctx, records: Records, spec: schema.Field | None, value: 
         return str(value)
     if spec.vocabulary:
         terms = value if isinstance(value, list) else [value]
-        return (
-            "، ".join(records.vocab.label(spec.vocabulary, t, ctx.lang) for t in terms)
-            if ctx.lang == "ar"
-            else ", ".join(records.vocab.label(spec.vocabulary, t, ctx.lang) for t in terms)
-        )
-    from athar.records.formats import value_text
-
+        separator = "، " if ctx.lang == "ar" else ", "
+        return separator.join(records.vocab.label(spec.vocabulary, t, ctx.lang) for t in terms)
     return value_text(spec, value)
 
 

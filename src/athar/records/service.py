@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine, select, text
@@ -21,7 +21,7 @@ from athar.records.projection import ApplyStats, Projection, expand_clocks
 from athar.records.schema import RecordType
 from athar.records.store import history, links, records
 from athar.records.validate import check_record, merged, parse_fields, raise_first, record_type
-from athar.records.values import Json, bad_value, parse_text
+from athar.records.values import Json, Problem, bad_value, parse_text
 from athar.records.vocab import Vocabularies
 from athar.vault.events import SignedEvent
 from athar.vault.progress import Progress
@@ -247,21 +247,19 @@ class Records:
     ) -> list[dict[str, Any]]:
         filters = filters or search.Filters()
         if filters.violation:
-            filters = _with(filters, violation=self._term("violation", filters.violation))
+            filters = replace(filters, violation=self._term("violation", filters.violation))
         if filters.status:
-            filters = _with(filters, status=self._term("person_status", filters.status))
+            filters = replace(filters, status=self._term("person_status", filters.status))
         if filters.type:
-            filters = _with(filters, type=record_type(filters.type).name)
+            filters = replace(filters, type=record_type(filters.type).name)
         with self.engine.connect() as conn:
             return search.find(conn, self.projection.pg, query, filters, limit, offset)
 
     def _term(self, vocabulary: str, raw: str) -> str:
         try:
             return self.vocab.resolve(vocabulary, raw)
-        except Exception as exc:
-            if hasattr(exc, "as_error"):
-                raise exc.as_error(vocabulary) from None
-            raise
+        except Problem as exc:
+            raise exc.as_error(vocabulary) from None
 
     def history(self, ident: str) -> list[dict[str, Any]]:
         """Every change to a record, oldest first, with whether each field value still
@@ -494,9 +492,3 @@ class Records:
         if user:
             body["user"] = user
         self.commit([(ev.VOCAB_TERM_ADDED, body)])
-
-
-def _with(filters: search.Filters, **changes: Any) -> search.Filters:
-    from dataclasses import replace
-
-    return replace(filters, **changes)
