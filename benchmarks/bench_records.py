@@ -29,8 +29,9 @@ Three goals of the records issue, each against a peer measured in the same run:
    three timed passes per query; p50/p95/max overall and per category. Peer: the very
    SQL statements Records.find sent (captured from SQLAlchemy) run with the stdlib
    sqlite3 module on an unencrypted copy of the same rows and FTS5 documents. The same
-   queries also run on a PostgreSQL store (``Records(vault, url)``) loaded from the same
-   ledger, on a throwaway server (tests/pgserver.py; fsync off).
+   queries also run on a PostgreSQL store (``Records(vault, url)``) loaded from a ledger
+   of 100,000 of those people (loading runs at ~600 records/s, so not the full million;
+   --pg-people changes it), on a throwaway server (tests/pgserver.py; fsync off).
 
 3. CSV import of 100,000 people, goal >= 5,000 rows/s.
    Two files: people only, and people with a status per row (two records a row). Timed:
@@ -41,8 +42,8 @@ Three goals of the records issue, each against a peer measured in the same run:
 
 Sizes scale with --scale or $ATHAR_BENCH_SCALE (0.01 = a one-minute smoke run). Data
 lives under $ATHAR_BENCH_RECORDS_DIR (default /tmp/athar-bench-records), never in the
-repository; built vaults are reused while the athar sources and sizes are unchanged
-(--rebuild forces a new build). With --doc the "Records" section of
+repository; built vaults are reused while the code that made them and the sizes are
+unchanged (--rebuild forces a new build). With --doc the "Records" section of
 docs/benchmarks.md is replaced (or appended).
 
     python benchmarks/bench_records.py [--scale 1] [--repeats 3] [--parts rebuild,search,import]
@@ -63,7 +64,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,10 @@ GENERATOR_VERSION = "3"  # bump when the generated data changes
 
 REBUILD_EVENTS = 1_000_000
 SEARCH_PEOPLE = 1_000_000
+# Loading a PostgreSQL store from the ledger ran at about 600 records/s here for 200,000
+# people (300,000 records: 518 s), so by default it gets 100,000 people (150,000 records);
+# --pg-people 200000 (or 1000000) asks for more.
+PG_PEOPLE = 100_000
 IMPORT_ROWS = 100_000
 COMMIT_BATCH = 10_000
 SEARCH_FILE_ROWS = 100_000
@@ -915,13 +920,23 @@ def load_plain(
     return time.perf_counter() - t0
 
 
-def child_sqlite_load(vault: str, db: str) -> dict[str, Any]:
-    v, records = _open(vault)
+def child_sqlite_load(vault: str, db: str, cache: str) -> dict[str, Any]:
+    """Time a plain SQLite load of the projection's rows. The tuples are prepared once
+    (read from the projection, FTS documents recomputed) and kept in *cache*."""
+    import pickle
+
     t0 = time.perf_counter()
-    rows = projection_rows(records)
+    if Path(cache).exists():
+        with open(cache, "rb") as fh:
+            rows = pickle.load(fh)
+    else:
+        v, records = _open(vault)
+        rows = projection_rows(records)
+        records.close()
+        v.close()
+        with open(cache, "wb") as fh:
+            pickle.dump(rows, fh, protocol=pickle.HIGHEST_PROTOCOL)
     prep_s = time.perf_counter() - t0
-    records.close()
-    v.close()
     counts = {k: len(rows[k]) for k in ("records", "terms", "links", "history", "fts")}
     noise = Noise()
     seconds = load_plain(Path(db), rows)
@@ -1054,9 +1069,19 @@ def child_search_peer_build(vault: str, db: str) -> dict[str, Any]:
     return {"prep_s": round(prep_s, 2), "load_s": round(load_s, 2), "records": len(rows["records"])}
 
 
-def child_search_peer(db: str, captured: str) -> dict[str, Any]:
+def child_search_peer(db: str, captured: str, module: str = "sqlite3") -> dict[str, Any]:
+    """The captured statements on the unencrypted copy: with stdlib sqlite3, or with the
+    SQLCipher library itself opened without a key (plain SQLite, the projection's own
+    version and query planner)."""
     statements = json.loads(Path(captured).read_text(encoding="utf-8"))
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+    if module == "sqlcipher3":
+        import sqlcipher3
+
+        conn = sqlcipher3.connect(db, isolation_level=None)  # no PRAGMA key: no encryption
+        version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+    else:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+        version = sqlite3.sqlite_version
     conn.execute("PRAGMA cache_size=-131072")
     hits = [len(conn.execute(s["sql"], s["params"]).fetchall()) for s in statements]
     passes: list[list[float]] = []
@@ -1073,12 +1098,12 @@ def child_search_peer(db: str, captured: str) -> dict[str, Any]:
     return {
         "hits": hits,
         "ms": [statistics.median(p[i] for p in passes) for i in range(len(statements))],
-        "sqlite": sqlite3.sqlite_version,
+        "sqlite": version,
         "foreign_cpu_s": round(foreign, 2),
     }
 
 
-def child_import(csv_path: str, vault: str) -> dict[str, Any]:
+def child_import(csv_path: str, vault: str, rebuild_after: bool = False) -> dict[str, Any]:
     from athar.records.csvimport import import_csv
     from athar.records.service import Records
     from athar.vault.vault import Vault
@@ -1100,6 +1125,19 @@ def child_import(csv_path: str, vault: str) -> dict[str, Any]:
     reimport_s = time.perf_counter() - t0
     foreign_again = noise.foreign_cpu_s()
     counts = _table_counts(records)
+    reimport_peak = vm_hwm_kib()
+    rebuilt: dict[str, Any] = {}
+    if rebuild_after:  # what a rebuild of imported data costs (records.imported events)
+        before = vm_hwm_kib()
+        t0 = time.perf_counter()
+        stats = records.rebuild()
+        rebuilt = {
+            "rebuild_s": time.perf_counter() - t0,
+            "events": stats.applied,
+            "rss_before_kib": before,
+            "peak_rss_kib": vm_hwm_kib(),
+            "counts_equal": _table_counts(records) == counts,
+        }
     records.close()
     v.close()
     shutil.rmtree(root)
@@ -1109,10 +1147,11 @@ def child_import(csv_path: str, vault: str) -> dict[str, Any]:
         "problems": [p.to_json() for p in first.problems[:5]],
         "import_s": import_s,
         "reimport_s": reimport_s,
+        "rebuild_after": rebuilt,
         "counts": counts,
         "rss_before_import_kib": ready_kib,
         "import_peak_rss_kib": import_peak,
-        "peak_rss_kib": vm_hwm_kib(),
+        "peak_rss_kib": reimport_peak,  # import and re-import (not the optional rebuild)
         "foreign_cpu_s": round(foreign, 2),
         "reimport_foreign_cpu_s": round(foreign_again, 2),
     }
@@ -1199,6 +1238,25 @@ def spawn(
     }
 
 
+def ledger_fingerprint() -> str:
+    """Hash of the code that writes and reads the ledger (src/athar/vault, crypto and the
+    record event kinds): a built ledger is reused while it is unchanged."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    src = REPO / "src" / "athar"
+    paths = [*(src / "vault").rglob("*.py"), *(src / "crypto").rglob("*.py")]
+    paths.append(src / "records" / "events.py")
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def record_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Records of each type (what the events created), not the projection's own tables."""
+    return {k: v for k, v in counts.items() if k.startswith("records.")}
+
+
 def stamp_ok(stamp: Path, want: dict[str, Any]) -> dict[str, Any] | None:
     if not stamp.exists():
         return None
@@ -1230,15 +1288,24 @@ def part_rebuild(events: int, repeats: int, force: bool) -> dict[str, Any]:
     base.mkdir(parents=True, exist_ok=True)
     vault = base / "vault"
     stamp = base / "vault.json"
-    key = {"events": events, "source": source_fingerprint(), "generator": GENERATOR_VERSION}
+    # The ledger stays valid whatever the projection code does, so the vault is rebuilt only
+    # when the ledger code (or the generator) changes.
+    key = {"events": events, "ledger": ledger_fingerprint(), "generator": GENERATOR_VERSION}
     build = None if force else stamp_ok(stamp, key)
     if build is None or not vault.exists():
         stamp.unlink(missing_ok=True)
-        log(f"rebuild: building a vault of {events:,} record events (Records.commit, batches "
-            f"of {COMMIT_BATCH:,})")
+        (base / "rows.pickle").unlink(missing_ok=True)
+        log(
+            f"rebuild: building a vault of {events:,} record events (Records.commit, batches "
+            f"of {COMMIT_BATCH:,})"
+        )
         result, run = spawn("build_ledger", quiet=False, vault=str(vault), events=events, seed=1)
-        build = {"key": key, **result, "peak_rss_kib": run["peak_rss_kib"],
-                 "built_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        build = {
+            "key": key,
+            **result,
+            "peak_rss_kib": run["peak_rss_kib"],
+            "built_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         stamp.write_text(json.dumps(build), encoding="utf-8")
         build["reused"] = False
         log(f"  built in {result['build_s']} s ({result['build_events_per_s']:,} events/s)")
@@ -1265,7 +1332,8 @@ def part_rebuild(events: int, repeats: int, force: bool) -> dict[str, Any]:
                     applied=out.get("events"),
                     rebuild_peak_rss_kib=run["peak_rss_kib"],
                     rebuild_foreign_cpu_s=run["foreign_cpu_s"],
-                    counts_equal=counts == {
+                    counts_equal=counts
+                    == {
                         k.split(".", 1)[1]: n
                         for k, n in build["counts"].items()
                         if k.startswith("records.")
@@ -1281,7 +1349,8 @@ def part_rebuild(events: int, repeats: int, force: bool) -> dict[str, Any]:
                     rebuild_peak_rss_kib=run["peak_rss_kib"],
                     rss_before_rebuild_kib=out["rss_before_rebuild_kib"],
                     rebuild_foreign_cpu_s=out["foreign_cpu_s"],
-                    counts_equal=out["counts_equal"] and out["counts_after"] == build["counts"],
+                    counts_equal=out["counts_equal"]
+                    and record_counts(out["counts_after"]) == record_counts(build["counts"]),
                     counts_after=out["counts_after"],
                 )
             elif side == "read":
@@ -1293,7 +1362,12 @@ def part_rebuild(events: int, repeats: int, force: bool) -> dict[str, Any]:
                     read_foreign_cpu_s=out["foreign_cpu_s"],
                 )
             else:
-                out, run = spawn("sqlite_load", vault=str(vault), db=str(base / "plain.db"))
+                out, run = spawn(
+                    "sqlite_load",
+                    vault=str(vault),
+                    db=str(base / "plain.db"),
+                    cache=str(base / "rows.pickle"),
+                )
                 row.update(
                     sqlite_load_s=out["load_s"],
                     sqlite_rows=out["rows"],
@@ -1368,10 +1442,38 @@ def build_queries(sample: list[dict[str, Any]], tail: list[str], seed: int) -> l
     def add(cat: str, q: str | None, **filters: Any) -> None:
         qs.append({"cat": cat, "q": q, "filters": filters})
 
-    common = ["محمد", "أحمد", "علي", "محمود", "خالد", "عمر", "عبد", "حسن", "فاطمة", "مريم",
-              "الحلبي", "الحمصي", "الشامي", "الخطيب", "حسين", "يوسف", "إبراهيم", "مصطفى",
-              "الله", "الرحمن", "حلب", "حمص", "دوما", "ذكر", "قتيل", "معتقل", "ريف", "دمشق",
-              "Mohammad", "Ali"]
+    common = [
+        "محمد",
+        "أحمد",
+        "علي",
+        "محمود",
+        "خالد",
+        "عمر",
+        "عبد",
+        "حسن",
+        "فاطمة",
+        "مريم",
+        "الحلبي",
+        "الحمصي",
+        "الشامي",
+        "الخطيب",
+        "حسين",
+        "يوسف",
+        "إبراهيم",
+        "مصطفى",
+        "الله",
+        "الرحمن",
+        "حلب",
+        "حمص",
+        "دوما",
+        "ذكر",
+        "قتيل",
+        "معتقل",
+        "ريف",
+        "دمشق",
+        "Mohammad",
+        "Ali",
+    ]
     for word in common:
         add("common single word", word)
     by_weight = sample[:]
@@ -1380,8 +1482,7 @@ def build_queries(sample: list[dict[str, Any]], tail: list[str], seed: int) -> l
         add("given + family", f"{p['name_ar.given']} {p['name_ar.family']}")
     three = [p for p in by_weight if "name_ar.father" in p]
     for p in three[50:90]:
-        add("three-part name",
-            f"{p['name_ar.given']} {p['name_ar.father']} {p['name_ar.family']}")
+        add("three-part name", f"{p['name_ar.given']} {p['name_ar.father']} {p['name_ar.family']}")
     tail_set = set(tail)
     rare = [p for p in sample if p["name_ar.family"] in tail_set]
     rng.shuffle(rare)
@@ -1389,29 +1490,85 @@ def build_queries(sample: list[dict[str, Any]], tail: list[str], seed: int) -> l
         add("rare name", f"{p['name_ar.given']} {p['name_ar.family']}")
     for name in rng.sample(tail, 15):
         add("rare name", name)
-    variants = ["مُحَمَّد", "احمد", "أحمد", "ابراهيم", "فاطمه", "عائشه", "اسماء", "امنه",
-                "مصطفي", "عيسي", "الاحمد", "الادلبي", "محـمد", "عَلِي", "مؤمن", "مومن"]
+    variants = [
+        "مُحَمَّد",
+        "احمد",
+        "أحمد",
+        "ابراهيم",
+        "فاطمه",
+        "عائشه",
+        "اسماء",
+        "امنه",
+        "مصطفي",
+        "عيسي",
+        "الاحمد",
+        "الادلبي",
+        "محـمد",
+        "عَلِي",
+        "مؤمن",
+        "مومن",
+    ]
     for v in variants:
         add("spelling variant", v)
     for p in by_weight[100:114]:
-        add("spelling variant",
-            f"{_variant(rng, p['name_ar.given'])} {_variant(rng, p['name_ar.family'])}")
-    for pre in ["سام*", "محم*", "خال*", "ياس*", "فاط*", "عبد*", "حس*", "ماه*", "رام*", "نو*",
-                "الحل*", "الحم*", "زي*", "مؤ*", "moh*", "ahm*", "khal*", "hal*", "دو*", "دار*"]:
+        add(
+            "spelling variant",
+            f"{_variant(rng, p['name_ar.given'])} {_variant(rng, p['name_ar.family'])}",
+        )
+    for pre in [
+        "سام*",
+        "محم*",
+        "خال*",
+        "ياس*",
+        "فاط*",
+        "عبد*",
+        "حس*",
+        "ماه*",
+        "رام*",
+        "نو*",
+        "الحل*",
+        "الحم*",
+        "زي*",
+        "مؤ*",
+        "moh*",
+        "ahm*",
+        "khal*",
+        "hal*",
+        "دو*",
+        "دار*",
+    ]:
         add("prefix", pre)
     for p in by_weight[120:130]:
         add("prefix", f"{p['name_ar.given']} {p['name_ar.family'][:3]}*")
     latin = [p for p in by_weight if "name_latin.given" in p]
     for p in latin[:20]:
         add("Latin", " ".join(p[k] for k in ("name_latin.given", "name_latin.family") if k in p))
-    for word in ["Ahmad", "Khaled", "Fatima", "al-Halabi", "Homsi", "Zoubi", "Douma",
-                 "Mohamed", "Hussein", "Omar"]:
+    for word in [
+        "Ahmad",
+        "Khaled",
+        "Fatima",
+        "al-Halabi",
+        "Homsi",
+        "Zoubi",
+        "Douma",
+        "Mohamed",
+        "Hussein",
+        "Omar",
+    ]:
         add("Latin", word)
     letters = "بتثجحخدذرزسشصضطظعغفقكلمنهوي"
     for _ in range(12):
         add("no match", "".join(rng.choice(letters) for _ in range(7)))
-    for word in ["Zebulon", "qwzxv", "شكسبيرستان", "Xylophonist", "نيوتنيات", "Ptolemaios",
-                 "قزحطبوني", "Vercingetorix"]:
+    for word in [
+        "Zebulon",
+        "qwzxv",
+        "شكسبيرستان",
+        "Xylophonist",
+        "نيوتنيات",
+        "Ptolemaios",
+        "قزحطبوني",
+        "Vercingetorix",
+    ]:
         add("no match", word)
     places = ["دوما", "داريا", "حلب", "حمص", "إدلب", "درعا"]
     statuses = ["killed", "detained", "missing", "قتيل"]
@@ -1421,15 +1578,18 @@ def build_queries(sample: list[dict[str, Any]], tail: list[str], seed: int) -> l
         add("filtered", p["name_ar.given"], status=rng.choice(statuses))
     for p in by_weight[160:170]:
         year = str(rng.randint(2011, 2020))
-        add("filtered", f"{p['name_ar.given']} {p['name_ar.family']}", date_from=year,
-            date_to=year)
+        add("filtered", f"{p['name_ar.given']} {p['name_ar.family']}", date_from=year, date_to=year)
     for p in by_weight[170:180]:
         add("filtered", p["name_ar.given"], place=rng.choice(places))
     for p in by_weight[180:185]:
-        add("filtered", p["name_ar.family"], type="person", status="killed",
-            place=rng.choice(places))
-    add("filtered", "محمد", type="person", status="killed", date_from="2013-08",
-        date_to="2013-08")
+        add(
+            "filtered",
+            p["name_ar.family"],
+            type="person",
+            status="killed",
+            place=rng.choice(places),
+        )
+    add("filtered", "محمد", type="person", status="killed", date_from="2013-08", date_to="2013-08")
     add("filtered", "فاطمة", status="detained", place="داريا")
     add("filtered", "أحمد", type="status")
     add("filtered", "علي", date_from="2012", date_to="2014", place="حمص")
@@ -1467,6 +1627,8 @@ def part_search(people: int, pg_people: int, force: bool) -> dict[str, Any]:
     gen = Generator(2)
     sample: list[dict[str, Any]] = []
     files = [base / f"people-{i:02d}.csv" for i in range(files_n)]
+    for stale in set(base.glob("people-*.csv")) - set(files):
+        stale.unlink()
     if build is None or not vault.exists() or not all(f.exists() for f in files):
         stamp.unlink(missing_ok=True)
         t0 = time.perf_counter()
@@ -1479,17 +1641,26 @@ def part_search(people: int, pg_people: int, force: bool) -> dict[str, Any]:
         gen_s = time.perf_counter() - t0
         (base / "sample.json").write_text(json.dumps(sample, ensure_ascii=False))
         log(f"search: wrote {files_n} CSV lists of {people:,} people in {gen_s:.0f} s; importing")
-        result, run = spawn("import_files", quiet=False, vault=str(vault),
-                            files=[str(f) for f in files])
+        result, run = spawn(
+            "import_files", quiet=False, vault=str(vault), files=[str(f) for f in files]
+        )
         peer_db = base / "peer.db"
         peer, _ = spawn("search_peer_build", quiet=False, vault=str(vault), db=str(peer_db))
-        build = {"key": key, **result, "peak_rss_kib": run["peak_rss_kib"],
-                 "csv_s": round(gen_s, 1), "csv_bytes": sum(f.stat().st_size for f in files),
-                 "peer_build": peer, "built_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        build = {
+            "key": key,
+            **result,
+            "peak_rss_kib": run["peak_rss_kib"],
+            "csv_s": round(gen_s, 1),
+            "csv_bytes": sum(f.stat().st_size for f in files),
+            "peer_build": peer,
+            "built_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         stamp.write_text(json.dumps(build), encoding="utf-8")
         build["reused"] = False
-        log(f"  imported {result['rows']:,} rows in {result['import_s']} s "
-            f"({result['rows_per_s']:,} rows/s)")
+        log(
+            f"  imported {result['rows']:,} rows in {result['import_s']} s "
+            f"({result['rows_per_s']:,} rows/s)"
+        )
     else:
         build["reused"] = True
         sample = json.loads((base / "sample.json").read_text(encoding="utf-8"))
@@ -1499,19 +1670,26 @@ def part_search(people: int, pg_people: int, force: bool) -> dict[str, Any]:
     qfile.write_text(json.dumps(queries, ensure_ascii=False), encoding="utf-8")
     captured = base / "captured.json"
 
-    log(f"search: {len(queries)} queries through Records.find (SQLCipher store)")
-    athar, athar_run = spawn("search", vault=str(vault), queries=str(qfile),
-                             capture=str(captured))
-    log("search: the same SQL on plain SQLite (stdlib sqlite3, unencrypted copy)")
-    peer, _ = spawn("search_peer", db=str(base / "peer.db"), captured=str(captured))
-    # second round, peer first (order alternates)
-    peer2, _ = spawn("search_peer", db=str(base / "peer.db"), captured=str(captured))
+    log(
+        f"search: {len(queries)} queries through Records.find (SQLCipher store), and the same "
+        "SQL on an unencrypted copy (stdlib sqlite3; SQLCipher's SQLite without a key)"
+    )
+    peer_db = str(base / "peer.db")
+    athar, athar_run = spawn("search", vault=str(vault), queries=str(qfile), capture=str(captured))
+    std1, _ = spawn("search_peer", db=peer_db, captured=str(captured), module="sqlite3")
+    same1, _ = spawn("search_peer", db=peer_db, captured=str(captured), module="sqlcipher3")
+    same2, _ = spawn("search_peer", db=peer_db, captured=str(captured), module="sqlcipher3")
+    std2, _ = spawn("search_peer", db=peer_db, captured=str(captured), module="sqlite3")
     athar2, _ = spawn("search", vault=str(vault), queries=str(qfile))
-    athar_ms = [statistics.median([a, b]) for a, b in zip(athar["ms"], athar2["ms"], strict=True)]
-    peer_ms = [statistics.median([a, b]) for a, b in zip(peer["ms"], peer2["ms"], strict=True)]
+
+    def med2(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
+        return [statistics.median([x, y]) for x, y in zip(a["ms"], b["ms"], strict=True)]
+
+    athar_ms, peer_ms, same_ms = med2(athar, athar2), med2(std1, std2), med2(same1, same2)
     mismatched = [
-        queries[i]["q"] for i, (a, b) in enumerate(zip(athar["hits"], peer["hits"], strict=True))
-        if a != b
+        queries[i]["q"]
+        for i, (a, b, c) in enumerate(zip(athar["hits"], std1["hits"], same1["hits"], strict=True))
+        if not a == b == c
     ]
 
     def by_cat(ms: list[float]) -> dict[str, dict[str, float]]:
@@ -1532,13 +1710,25 @@ def part_search(people: int, pg_people: int, force: bool) -> dict[str, Any]:
         "peer_by_category": by_cat(peer_ms),
         "ratio_p50": round(pct(athar_ms, 50) / max(pct(peer_ms, 50), 1e-3), 2),
         "ratio_p95": round(pct(athar_ms, 95) / max(pct(peer_ms, 95), 1e-3), 2),
+        "peer_sqlite": std1["sqlite"],
+        "same_lib_sqlite": same1["sqlite"],
+        "same_lib": latency(same_ms),
+        "same_lib_by_category": by_cat(same_ms),
+        "ratio_same_lib_p50": round(pct(athar_ms, 50) / max(pct(same_ms, 50), 1e-3), 2),
+        "ratio_same_lib_p95": round(pct(athar_ms, 95) / max(pct(same_ms, 95), 1e-3), 2),
         "hit_mismatches": mismatched[:10],
         "zero_hit_queries": sum(1 for h in athar["hits"] if h == 0),
         "full_page_queries": sum(1 for h in athar["hits"] if h == LIMIT),
         "slowest": [
-            {"cat": queries[i]["cat"], "q": queries[i]["q"], "filters": queries[i]["filters"],
-             "ms": round(athar_ms[i], 1), "peer_ms": round(peer_ms[i], 1),
-             "hits": athar["hits"][i]}
+            {
+                "cat": queries[i]["cat"],
+                "q": queries[i]["q"],
+                "filters": queries[i]["filters"],
+                "ms": round(athar_ms[i], 1),
+                "peer_ms": round(peer_ms[i], 1),
+                "same_lib_ms": round(same_ms[i], 1),
+                "hits": athar["hits"][i],
+            }
             for i in slowest
         ],
         "search_peak_rss_mib": mib(athar_run["peak_rss_kib"]),
@@ -1547,14 +1737,16 @@ def part_search(people: int, pg_people: int, force: bool) -> dict[str, Any]:
         "goal_met": pct(athar_ms, 95) <= GOAL_P95_MS,
     }
     if pg_people > 0:
-        result["postgres"] = search_postgres(base, vault, pg_people, people, qfile, queries,
-                                             force)
+        result["postgres"] = search_postgres(
+            base, vault, files, pg_people, people, qfile, queries, force
+        )
     return result
 
 
 def search_postgres(
     base: Path,
     vault: Path,
+    files: list[Path],
     pg_people: int,
     people: int,
     qfile: Path,
@@ -1565,16 +1757,20 @@ def search_postgres(
     its catch-up is the load). With fewer people than the SQLCipher vault, a smaller vault
     is imported from the first CSV lists."""
     source = vault
-    if pg_people < people:
-        files = sorted(base.glob("people-*.csv"))
-        take = max(1, pg_people // SEARCH_FILE_ROWS) if pg_people >= SEARCH_FILE_ROWS else 1
+    per_file = -(-people // max(1, len(files)))
+    take = max(1, -(-pg_people // per_file))  # whole lists, at least pg_people people
+    if take < len(files):
         source = base / "vault-pg"
-        key = {"files": [f.name for f in files[:take]], "source": source_fingerprint(),
-               "generator": GENERATOR_VERSION}
+        key = {
+            "files": [f.name for f in files[:take]],
+            "source": source_fingerprint(),
+            "generator": GENERATOR_VERSION,
+        }
         if force or stamp_ok(base / "vault-pg.json", key) is None or not source.exists():
             log(f"postgres: importing {take} list(s) into a smaller vault")
-            spawn("import_files", quiet=False, vault=str(source),
-                  files=[str(f) for f in files[:take]])
+            spawn(
+                "import_files", quiet=False, vault=str(source), files=[str(f) for f in files[:take]]
+            )
             (base / "vault-pg.json").write_text(json.dumps({"key": key}), encoding="utf-8")
     server = _pg_server()
     if server is None:
@@ -1584,13 +1780,12 @@ def search_postgres(
         url = server.url(name)
         log("postgres: loading the store from the ledger (catch-up), then the queries")
         first, run = spawn("search", vault=str(source), queries=str(qfile), store_url=url)
-        second, _ = spawn("search", vault=str(source), queries=str(qfile), store_url=url)
         with server.connect() as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
             size = conn.execute(f"SELECT pg_database_size('{name}')").fetchone()[0]
     finally:
         server.stop()
-    ms = [statistics.median([a, b]) for a, b in zip(first["ms"], second["ms"], strict=True)]
+    ms = first["ms"]
     cats: dict[str, list[float]] = {}
     for q, t in zip(queries, ms, strict=True):
         cats.setdefault(q["cat"], []).append(t)
@@ -1606,8 +1801,12 @@ def search_postgres(
         "latency": latency(ms),
         "by_category": {c: latency(v) for c, v in cats.items()},
         "slowest": [
-            {"cat": queries[i]["cat"], "q": queries[i]["q"], "filters": queries[i]["filters"],
-             "ms": round(ms[i], 1)}
+            {
+                "cat": queries[i]["cat"],
+                "q": queries[i]["q"],
+                "filters": queries[i]["filters"],
+                "ms": round(ms[i], 1),
+            }
             for i in sorted(range(len(ms)), key=lambda i: ms[i], reverse=True)[:5]
         ],
         "child_wall_s": run["wall_s"],
@@ -1633,7 +1832,16 @@ def part_import(rows: int, repeats: int) -> dict[str, Any]:
             row: dict[str, Any] = {"repeat": r + 1, "order": order}
             for side in order:
                 if side == "athar":
-                    res, run = spawn("import", csv_path=str(path), vault=str(base / "vault"))
+                    last = label == "people+status" and r == repeats - 1
+                    res, _ = spawn(
+                        "import", csv_path=str(path), vault=str(base / "vault"), rebuild_after=last
+                    )
+                    if res["rebuild_after"]:
+                        out["rebuild_after_import"] = {
+                            "file": label,
+                            "records": res["counts"]["records"],
+                            **res["rebuild_after"],
+                        }
                     first, again = res["first"], res["again"]
                     if first["new"] != rows or again["unchanged"] != rows or not first["committed"]:
                         raise RuntimeError(f"import of {label} went wrong: {res}")
@@ -1641,7 +1849,7 @@ def part_import(rows: int, repeats: int) -> dict[str, Any]:
                         import_s=res["import_s"],
                         reimport_s=res["reimport_s"],
                         records=res["counts"]["records"],
-                        peak_rss_kib=run["peak_rss_kib"],
+                        peak_rss_kib=res["peak_rss_kib"],
                         import_peak_rss_kib=res["import_peak_rss_kib"],
                         rss_before_import_kib=res["rss_before_import_kib"],
                         foreign_cpu_s=res["foreign_cpu_s"],
@@ -1696,8 +1904,17 @@ def records_machine() -> dict[str, Any]:
     from run_all import machine, tool_version
 
     info = machine()
-    keep = ("athar_revision", "cpu", "cpu_extensions", "cores", "ram_gib", "filesystem",
-            "kernel", "os", "python")
+    keep = (
+        "athar_revision",
+        "cpu",
+        "cpu_extensions",
+        "cores",
+        "ram_gib",
+        "filesystem",
+        "kernel",
+        "os",
+        "python",
+    )
     out = {k: info[k] for k in keep}
     out["disk_free_gb"] = round(shutil.disk_usage(ROOT).free / 1e9, 1)
     conn = sqlcipher3.connect(":memory:")
@@ -1767,7 +1984,9 @@ def render(res: dict[str, Any]) -> str:
         f"Run on {res['date']}; the records benchmark took {res['total_s'] / 60:.1f} min"
         + (f" at **scale {scale}** (sizes below are scaled)" if scale != 1 else "")
         + ". Data lives in `/tmp/athar-bench-records` (never in the repository); built vaults "
-        "are reused while the sources are unchanged. Timed steps run in child processes "
+        "are reused while the code that made them is unchanged (the rebuild's ledger: while "
+        "the ledger code is; with `--rebuild`, never), and their build times are the ones "
+        "measured when they were built. Timed steps run in child processes "
         "(peak RSS from `wait4`), wait for the machine to be near idle first, and record the "
         "CPU seconds other processes used meanwhile (**other CPU s**).\n"
     )
@@ -1849,19 +2068,24 @@ def render_rebuild(w: Callable[[str], None], rb: dict[str, Any]) -> None:
     w(f"| ratio rebuild / read floor | {rb['ratio_vs_read_floor']} |")
     w(f"| ratio rebuild / plain SQLite load | {rb['ratio_vs_sqlite_load']} |")
     w(f"| ratio rebuild / (read floor + plain load) | {rb['ratio_vs_read_plus_load']} |")
-    w(f"| peak RSS of the rebuild process | {rb['rebuild_peak_rss_mib']} MiB "
-      f"(after opening, before the rebuild: {rb['rss_before_rebuild_mib']} MiB) |")
+    w(
+        f"| peak RSS of the rebuild process | {rb['rebuild_peak_rss_mib']} MiB "
+        f"(after opening, before the rebuild: {rb['rss_before_rebuild_mib']} MiB) |"
+    )
     w(f"| peak RSS of the read floor process | {rb['read_peak_rss_mib']} MiB |")
-    counts = ", ".join(f"{k.split('.', 1)[1]} {v:,}" for k, v in rb["counts"].items()
-                       if k.startswith("records."))
+    counts = ", ".join(
+        f"{k.split('.', 1)[1]} {v:,}" for k, v in rb["counts"].items() if k.startswith("records.")
+    )
     w(f"| records after the rebuild | {counts} |")
     w("")
     if rb.get("profile"):
         w("Where a rebuild's time goes (cProfile of `Records.rebuild()`, own time, top rows):\n")
         w("| function | calls | own s | cumulative s |\n|---|---|---|---|")
         for t in rb["profile"]:
-            w(f"| `{t['function']}` | {t['calls']:,} | {t['tottime_s']:.2f} | "
-              f"{t['cumtime_s']:.2f} |")
+            w(
+                f"| `{t['function']}` | {t['calls']:,} | {t['tottime_s']:.2f} | "
+                f"{t['cumtime_s']:.2f} |"
+            )
         w("")
 
 
@@ -1884,37 +2108,54 @@ def render_search(w: Callable[[str], None], se: dict[str, Any]) -> None:
         f"{se['queries']} queries through `Records.find(query, Filters(...), limit=50)` on "
         "the SQLCipher store, in one process: a warm-up pass, then per query the median of "
         f"{se['passes']} timed passes (two processes × 3). {se['full_page_queries']} queries "
-        f"fill the page of 50, {se['zero_hit_queries']} find nothing. Peer: the exact SQL "
-        "statements `Records.find` sent (captured from SQLAlchemy) run with stdlib `sqlite3` "
-        "on an unencrypted copy of the same rows and the same FTS5 documents.\n"
+        f"fill the page of 50, {se['zero_hit_queries']} find nothing. Peers: the exact SQL "
+        "statements `Records.find` sent (captured from SQLAlchemy) on an unencrypted copy of "
+        "the same rows and FTS5 documents, run (a) with stdlib `sqlite3` (SQLite "
+        f"{se['peer_sqlite']}) and (b) with the SQLCipher library opened without a key, i.e. "
+        f"plain SQLite {se['same_lib_sqlite']} with the projection's own query planner. The "
+        "two SQLite versions do not always choose the same plan, so (b) isolates what "
+        "encryption and the Athar/SQLAlchemy layers cost, and (a) is the everyday baseline.\n"
     )
-    w("| category | queries | p50 ms | p95 ms | max ms | peer p50 ms | peer p95 ms |")
+    w(
+        "| category | queries | p50 ms | p95 ms | max ms | stdlib p50 / p95 ms | same-library "
+        "p50 / p95 ms |"
+    )
     w("|---|---|---|---|---|---|---|")
     for cat, lat in se["athar_by_category"].items():
         peer = se["peer_by_category"][cat]
+        same = se["same_lib_by_category"][cat]
         w(
             f"| {cat} | {lat['n']} | {lat['p50_ms']} | {lat['p95_ms']} | {lat['max_ms']} | "
-            f"{peer['p50_ms']} | {peer['p95_ms']} |"
+            f"{peer['p50_ms']} / {peer['p95_ms']} | {same['p50_ms']} / {same['p95_ms']} |"
         )
-    a, p = se["athar"], se["peer"]
+    a, p, q = se["athar"], se["peer"], se["same_lib"]
     w(
         f"| **all** | **{a['n']}** | **{a['p50_ms']}** | **{a['p95_ms']}** | **{a['max_ms']}** "
-        f"| {p['p50_ms']} | {p['p95_ms']} |"
+        f"| {p['p50_ms']} / {p['p95_ms']} | {q['p50_ms']} / {q['p95_ms']} |"
     )
     w("")
     w(
-        f"Ratio Athar / plain SQLite: p50 {se['ratio_p50']}, p95 {se['ratio_p95']}. Goal p95 "
-        f"≤ 50 ms: {yes(se['goal_met'])}. Peak RSS of the searching process "
-        f"{se['search_peak_rss_mib']} MiB. Result counts identical to the peer's: "
-        f"{'yes' if not se['hit_mismatches'] else 'no: ' + ', '.join(map(str, se['hit_mismatches']))}"
-        ".\n"
+        f"Ratio Athar / stdlib sqlite3: p50 {se['ratio_p50']}, p95 {se['ratio_p95']}; Athar / "
+        f"same library unencrypted: p50 {se['ratio_same_lib_p50']}, p95 "
+        f"{se['ratio_same_lib_p95']}. Goal p95 ≤ 50 ms: {yes(se['goal_met'])}. Peak RSS of "
+        f"the searching process {se['search_peak_rss_mib']} MiB. Result counts identical in "
+        "all three: "
+        + (
+            "yes"
+            if not se["hit_mismatches"]
+            else "no: " + ", ".join(map(str, se["hit_mismatches"]))
+        )
+        + ".\n"
     )
     w("Slowest queries:\n")
-    w("| category | query | filters | hits | ms | peer ms |\n|---|---|---|---|---|---|")
+    w("| category | query | filters | hits | ms | stdlib ms | same-library ms |")
+    w("|---|---|---|---|---|---|---|")
     for s in se["slowest"]:
         filters = ", ".join(f"{k}={v}" for k, v in s["filters"].items()) or "—"
-        w(f"| {s['cat']} | {s['q'] or '—'} | {filters} | {s['hits']} | {s['ms']} | "
-          f"{s['peer_ms']} |")
+        w(
+            f"| {s['cat']} | {s['q'] or '—'} | {filters} | {s['hits']} | {s['ms']} | "
+            f"{s['peer_ms']} | {s['same_lib_ms']} |"
+        )
     w("")
     pg = se.get("postgres")
     if pg and "skipped" not in pg:
@@ -1925,8 +2166,8 @@ def render_search(w: Callable[[str], None], se: dict[str, Any]) -> None:
             "(tests/pgserver.py: unix socket, `fsync=off`, `synchronous_commit=off`, default "
             f"memory settings) loads the store from the ledger on first open: {pg['load_s']:.0f} "
             f"s ({pg['load_records_per_s']:,} records/s, peak RSS {pg['load_peak_rss_mib']} MiB, "
-            f"database {pg['db_bytes'] / 1e9:.2f} GB). The same {se['queries']} queries, median "
-            "of two processes × 3 passes:\n"
+            f"database {pg['db_bytes'] / 1e9:.2f} GB). The same {se['queries']} queries, a "
+            "warm-up pass, then the median of 3 passes per query:\n"
         )
         w("| category | p50 ms | p95 ms | max ms |\n|---|---|---|---|")
         for cat, c in pg["by_category"].items():
@@ -1978,6 +2219,15 @@ def render_import(w: Callable[[str], None], im: dict[str, Any]) -> None:
             f"{f['ratio_peer_over_athar']}× the peer's time. Peak RSS {f['peak_rss_mib']} MiB "
             f"(after the first import {f['import_peak_rss_mib']} MiB; before it "
             f"{f['rss_before_import_mib']} MiB).\n"
+        )
+    ra = im.get("rebuild_after_import")
+    if ra:
+        w(
+            f"A rebuild of such an imported vault ({ra['records']:,} records in "
+            f"{ra['events']:,} `records.imported` events, after the last {ra['file']} repeat, "
+            f"same process): {ra['rebuild_s']:.1f} s, peak RSS {mib(ra['peak_rss_kib'])} MiB "
+            f"(before it {mib(ra['rss_before_kib'])} MiB); counts equal: "
+            f"{ra['counts_equal']}.\n"
         )
 
 
@@ -2032,8 +2282,12 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", default="rebuild,search,import")
-    parser.add_argument("--pg-people", type=int, default=None,
-                        help="people in the PostgreSQL store (default: all of them)")
+    parser.add_argument(
+        "--pg-people",
+        type=int,
+        default=None,
+        help=f"people in the PostgreSQL store (default {PG_PEOPLE:,} × scale)",
+    )
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile one rebuild")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data sets")
@@ -2049,7 +2303,8 @@ def main() -> None:
     events = max(1000, round(REBUILD_EVENTS * args.scale))
     people = max(1000, round(SEARCH_PEOPLE * args.scale))
     rows = max(500, round(IMPORT_ROWS * args.scale))
-    pg_people = 0 if args.no_pg else (args.pg_people if args.pg_people is not None else people)
+    pg_default = min(people, max(1000, round(PG_PEOPLE * args.scale)))
+    pg_people = 0 if args.no_pg else (args.pg_people if args.pg_people is not None else pg_default)
     result: dict[str, Any] = {
         "benchmark": "records",
         "scale": args.scale,

@@ -8,7 +8,11 @@ as a prefix.
 Matches come newest first, not by a relevance score: in lists of victims nearly every
 record matches a common name equally well, and scoring (BM25) would have to score all of
 them — a quarter of a million rows for محمد in a national list — before showing the first
-page. In rowid order the index stops after one page.
+page. In rowid order the index stops after one page. For the same reason SQLite is told
+to drive from the full-text index (CROSS JOIN): left to itself, SQLite 3.53 sometimes
+starts from a filter's index and checks the words row by row — seconds instead of
+milliseconds on a million records. Lists without words are newest first too, walking the
+table backwards instead of sorting it.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ def find(  # SQL below is assembled from fixed fragments; every user value is bo
             order = "f.rid DESC"  # lets the planner walk the primary key for common words
         else:
             sql = (
-                f"SELECT {_COLUMNS} FROM records_fts f JOIN records r ON r.rid = f.rowid "  # noqa: S608
+                f"SELECT {_COLUMNS} FROM records_fts f CROSS JOIN records r ON r.rid = f.rowid "  # noqa: S608
                 "WHERE records_fts MATCH :q"
             )
             order = "f.rowid DESC"
@@ -124,7 +128,6 @@ def find(  # SQL below is assembled from fixed fragments; every user value is bo
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = (
             f"SELECT {_COLUMNS} FROM records r{where} "  # noqa: S608
-            "ORDER BY r.date_start IS NULL, r.date_start DESC, r.rid DESC "
-            "LIMIT :limit OFFSET :offset"
+            "ORDER BY r.rid DESC LIMIT :limit OFFSET :offset"
         )
     return [dict(row._mapping) for row in conn.execute(text(sql), params)]
