@@ -366,3 +366,32 @@ def test_cli_session(cli: Any) -> None:
     history = cli("history", incident)
     assert history.exit_code == 0 and "record.created" in history.output
     assert cli("rebuild", "--json").exit_code == 0
+
+
+def test_store_from_schema_0001_is_migrated_keeping_its_history(
+    vault: Vault, store_url: str | None
+) -> None:
+    """A store written by the first schema (history keyed by record) is upgraded in place
+    on open: same rows, history still found by record."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    from athar.records import store
+
+    with Records(vault, store_url) as first:
+        person = first.create("person", {"name_ar.given": "خالد", "name_ar.family": "العمر"})
+        first.update(person, {"age": "40"})
+        before = first.history(person)
+        config = Config()
+        config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+        with first.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0001")
+        assert store.current_revision(first.engine) == "0001"
+    with Records(vault, store_url) as again:
+        assert store.current_revision(again.engine) == store.SCHEMA_HEAD
+        assert again.history(person) == before
+        assert [h["kind"] for h in before] == ["record.created", "record.updated"]
+        assert again.get(person).data["age"] == 40

@@ -1,13 +1,9 @@
 """Apply ledger events to the SQL projection, in any order, with the same result.
 
-Each field of each record keeps the value whose (clock stamp, device) is greatest, and
-remembers that winner, so applying events one by one, in batches, in a different order
-on another device, or all again from scratch (`athar rebuild`) ends in the same rows. A
-cleared field keeps its clock as a tombstone so an older concurrent value cannot come
-back. Links and organisation vocabulary terms merge the same way.
-
-Events are applied in batches inside one transaction together with the ledger position
-they reach, so a crash loses nothing: the next open re-applies from that position.
+The merging itself is athar.records.merge; this module loads what a batch touches from
+the database and writes the merged rows back. Events are applied in batches inside one
+transaction together with the ledger position they reach, so a crash loses nothing: the
+next open re-applies from that position.
 """
 
 from __future__ import annotations
@@ -22,21 +18,24 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text
 from athar.crypto.identity import fingerprint
 from athar.errors import AtharError
 from athar.records import events as ev
-from athar.records import schema, store, summary
-from athar.records.hlc import ZERO, parse_stamp
+from athar.records import store
+from athar.records.hlc import ZERO
+from athar.records.merge import (
+    Change,
+    LinkState,
+    Malformed,
+    Merger,
+    RecordState,
+    Rows,
+    dumps,
+    expand_clocks,
+    record_ids,
+)
 from athar.records.store import history, links, meta, records, terms, vocab_terms
 from athar.records.vocab import Term, Vocabularies
 from athar.vault.events import SignedEvent
 
 _CHUNK = 500  # ids per IN (...) query
-DEVICE_TIE = 16  # hex characters of the device's public key kept in a clock (tie-break)
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON with sorted keys: the same text for the same value on every device."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
 _RECORD_COLUMNS = (
     "rid, id, type, deleted, title, date_start, date_end, place, admin_area, lat, lon, "
     "status, parent, created, updated, author, data, clocks"
@@ -50,48 +49,11 @@ _UPDATE_PERSON = ", ".join(
 )
 
 
-def compact_clocks(data: dict[str, Any], clocks: dict[str, str], created: str) -> dict[str, str]:
-    """Clocks worth storing: a field set by the creating event (most of them, in most
-    records) has the record's creation clock and is left implicit."""
-    return {p: c for p, c in clocks.items() if c != created or p not in data}
-
-
-def expand_clocks(data: dict[str, Any], stored: dict[str, str], created: str) -> dict[str, str]:
-    return {**{p: created for p in data}, **stored}
-
-
-@dataclass
-class RecordState:
-    rid: int
-    id: str
-    type: str
-    data: dict[str, Any]
-    clocks: dict[str, str]
-    created: str
-    updated: str
-    author: str
-    is_new: bool
-    dirty: bool = False
-
-
-@dataclass
-class LinkState:
-    present: bool
-    attrs: dict[str, Any]
-    clock: str
-    is_new: bool
-    dirty: bool = False
-
-
 @dataclass
 class ApplyStats:
     applied: int = 0
     ignored: int = 0
     touched: set[str] = field(default_factory=set)
-
-
-class Malformed(Exception):
-    """An event body that cannot be applied (a buggy or hostile peer); it is skipped."""
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
@@ -166,90 +128,66 @@ class Projection:
             refresh_people(conn, sorted(p for p in people if p))
 
     # -- applying ------------------------------------------------------------------
-    def _device(self, signed: SignedEvent) -> str:
-        key = signed.event.device
+    def device(self, key: bytes) -> str:
         fp = self._fingerprints.get(key)
         if fp is None:
             fp = self._fingerprints[key] = fingerprint(key)
         return fp
 
-    def apply(self, batch: Sequence[tuple[int, SignedEvent]]) -> ApplyStats:
-        """Apply the events of *batch* not applied yet, all in one transaction."""
-        stats = ApplyStats()
+    def change(self, seq: int, signed: SignedEvent) -> Change:
+        event = signed.event
+        return (seq, event.kind, event.body, event.device, self.device(event.device))
+
+    def apply(
+        self, batch: Sequence[tuple[int, SignedEvent]], conn: Connection | None = None
+    ) -> ApplyStats:
+        """Apply the events of *batch* not applied yet, all in one transaction: a new
+        one, or *conn*'s, which a bulk load keeps open across many batches."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.apply(batch, own)
         if not batch:
-            return stats
-        with self.engine.begin() as conn:
-            applied = int(self._meta(conn, "applied_seq", "-1", lock=True))
-            todo = [(seq, s) for seq, s in batch if seq > applied and s.event.kind in ev.ALL_KINDS]
-            last_seq = max(seq for seq, _ in batch)
-            if last_seq <= applied:
-                return stats
-            merger = _Merger(self, conn, int(self._meta(conn, "next_rid", "1")))
-            clock = self._meta(conn, "clock", ZERO)
-            merger.load(todo)
-            for seq, signed in todo:
-                try:
-                    stamp = merger.apply(seq, signed, self._device(signed))
-                except Malformed:
-                    stats.ignored += 1
-                    continue
-                stats.applied += 1
-                clock = max(clock, stamp)
-            merger.write()
-            stats.touched = set(merger.states)
-            self._set_meta(
-                conn,
-                {"applied_seq": str(last_seq), "next_rid": str(merger.next_rid), "clock": clock},
-            )
+            return ApplyStats()
+        applied = int(self._meta(conn, "applied_seq", "-1", lock=True))
+        last_seq = max(seq for seq, _ in batch)
+        if last_seq <= applied:
+            return ApplyStats()
+        todo = [
+            self.change(seq, s)
+            for seq, s in batch
+            if seq > applied and s.event.kind in ev.ALL_KINDS
+        ]
+        next_rid = int(self._meta(conn, "next_rid", "1"))
+        merger = Merger(self.vocab, next_rid, lambda key: self._stored_term(conn, key), self.pg)
+        self.load(conn, merger, todo)
+        stats, clock = merge_all(merger, todo, self._meta(conn, "clock", ZERO))
+        self.write(conn, merger.rows())
+        stats.touched = set(merger.states)
+        self.set_progress(conn, last_seq, merger.next_rid, clock)
         return stats
 
+    def set_progress(self, conn: Connection, seq: int, next_rid: int, clock: str) -> None:
+        self._set_meta(conn, {"applied_seq": str(seq), "next_rid": str(next_rid), "clock": clock})
 
-def _body_str(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise Malformed(key)
-    return value
+    def _stored_term(self, conn: Connection, key: tuple[str, str]) -> dict[str, Any] | None:
+        found = conn.execute(
+            select(vocab_terms).where(
+                vocab_terms.c.vocabulary == key[0], vocab_terms.c.term == key[1]
+            )
+        ).first()
+        return dict(found._mapping) if found else None
 
-
-def _stamp(body: dict[str, Any]) -> str:
-    stamp = _body_str(body, "clock")
-    try:
-        parse_stamp(stamp)
-    except ValueError:
-        raise Malformed("clock") from None
-    return stamp
-
-
-class _Merger:
-    """The in-memory working set of one batch: load, merge, write back."""
-
-    def __init__(self, projection: Projection, conn: Connection, next_rid: int) -> None:
-        self.p = projection
-        self.conn = conn
-        self.next_rid = next_rid
-        self.states: dict[str, RecordState] = {}
-        self.links: dict[tuple[str, str, str], LinkState] = {}
-        self.history: list[tuple[str, int, str, str, str]] = []
-        self.vocab: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def load(self, todo: Sequence[tuple[int, SignedEvent]]) -> None:
+    def load(self, conn: Connection, merger: Merger, todo: Sequence[Change]) -> None:
+        """Put the stored state of every record and link *todo* touches into *merger*."""
         ids: set[str] = set()
         link_srcs: set[str] = set()
-        for _, signed in todo:
-            body = signed.event.body
-            if signed.event.kind in ev.RECORD_KINDS and isinstance(body.get("id"), str):
-                ids.add(body["id"])
-            elif signed.event.kind == ev.RECORDS_IMPORTED and isinstance(body.get("changes"), list):
-                ids.update(
-                    c["id"]
-                    for c in body["changes"]
-                    if isinstance(c, dict) and isinstance(c.get("id"), str)
-                )
-            elif signed.event.kind == ev.RECORD_LINKED and isinstance(body.get("src"), str):
+        for _, kind, body, _, _ in todo:
+            ids.update(record_ids(kind, body))
+            if kind == ev.RECORD_LINKED and isinstance(body.get("src"), str):
                 link_srcs.add(body["src"])
         cols = records.c
         for part in _chunks(sorted(ids)):
-            rows = self.conn.execute(
+            rows = conn.execute(
                 select(
                     cols.rid,
                     cols.id,
@@ -263,7 +201,7 @@ class _Merger:
             )
             for r in rows:
                 data = orjson.loads(r.data)
-                self.states[r.id] = RecordState(
+                merger.states[r.id] = RecordState(
                     r.rid,
                     r.id,
                     r.type,
@@ -275,163 +213,21 @@ class _Merger:
                     is_new=False,
                 )
         for part in _chunks(sorted(link_srcs)):
-            for r in self.conn.execute(select(links).where(links.c.src.in_(part))):
-                self.links[(r.src, r.rel, r.dst)] = LinkState(
+            for r in conn.execute(select(links).where(links.c.src.in_(part))):
+                merger.links[(r.src, r.rel, r.dst)] = LinkState(
                     bool(r.present), orjson.loads(r.attrs), r.clock, is_new=False
                 )
 
-    def apply(self, seq: int, signed: SignedEvent, device: str) -> str:
-        kind = signed.event.kind
-        body = signed.event.body
-        tie = signed.event.device.hex()[:DEVICE_TIE]
-        if kind == ev.RECORDS_IMPORTED:
-            return self._imported(seq, body, tie, device)
-        stamp = _stamp(body)
-        clock = f"{stamp}|{tie}"
-        if kind in ev.RECORD_KINDS:
-            self._record(seq, kind, body, clock, device)
-        elif kind == ev.RECORD_LINKED:
-            self._link(seq, body, clock, device)
-        else:
-            self._term(body, clock)
-        return stamp
-
-    def _imported(self, seq: int, body: dict[str, Any], tie: str, device: str) -> str:
-        changes = body.get("changes")
-        if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
-            raise Malformed("changes")
-        stamps = [_stamp(c) for c in changes]  # all checked before any is applied
-        for change, stamp in zip(changes, stamps, strict=True):
-            kind = ev.RECORD_CREATED if change.get("op") == "created" else ev.RECORD_UPDATED
-            self._record(seq, kind, change, f"{stamp}|{tie}", device)
-        return max(stamps, default=ZERO)
-
-    def _record(self, seq: int, kind: str, body: dict[str, Any], clock: str, device: str) -> None:
-        record_id = _body_str(body, "id")
-        rtype = _body_str(body, "type")
-        fields = body.get("fields")
-        if rtype not in schema.TYPES or not isinstance(fields, dict):
-            raise Malformed("type")
-        state = self.states.get(record_id)
-        if state is None:
-            state = RecordState(
-                self.next_rid, record_id, rtype, {}, {}, clock, clock, device, is_new=True
-            )
-            self.next_rid += 1
-            self.states[record_id] = state
-        elif state.type != rtype:
-            raise Malformed("type")  # an id reused for another type: keep the first
-        if clock < state.created:
-            state.created, state.author = clock, device
-        data, clocks = state.data, state.clocks
-        for path, value in fields.items():
-            if clock > clocks.get(path, ""):
-                clocks[path] = clock
-                if value is None:
-                    data.pop(path, None)
-                else:
-                    data[path] = value
-                if clock > state.updated:
-                    state.updated = clock
-        state.dirty = True
-        self.history.append((record_id, seq, clock, device, kind))
-
-    def _link(self, seq: int, body: dict[str, Any], clock: str, device: str) -> None:
-        key = (_body_str(body, "src"), _body_str(body, "rel"), _body_str(body, "dst"))
-        present = body.get("present")
-        attrs = body.get("attrs", {})
-        if not isinstance(present, bool) or not isinstance(attrs, dict):
-            raise Malformed("link")
-        state = self.links.get(key)
-        if state is None:
-            state = self.links[key] = LinkState(present, attrs, clock, is_new=True, dirty=True)
-        elif clock > state.clock:
-            state.present, state.attrs, state.clock, state.dirty = present, attrs, clock, True
-        for record_id in (key[0], key[2]):
-            self.history.append((record_id, seq, clock, device, ev.RECORD_LINKED))
-
-    def _term(self, body: dict[str, Any], clock: str) -> None:
-        key = (_body_str(body, "vocabulary"), _body_str(body, "term"))
-        row = {
-            "vocabulary": key[0],
-            "term": key[1],
-            "ar": _body_str(body, "ar"),
-            "en": _body_str(body, "en"),
-            "clock": clock,
-        }
-        current = self.vocab.get(key)
-        if current is None:
-            found = self.conn.execute(
-                select(vocab_terms).where(
-                    vocab_terms.c.vocabulary == key[0], vocab_terms.c.term == key[1]
-                )
-            ).first()
-            current = dict(found._mapping) if found else None
-        if current is None or clock > current["clock"]:
-            self.vocab[key] = row
-            self.p.vocab.add(Term(key[0], key[1], row["ar"], row["en"], builtin=False))
-
     # -- writing -------------------------------------------------------------------
-    def _many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _many(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         """executemany straight on the driver: these are the bulk of a rebuild or import,
         where SQLAlchemy's per-row parameter processing would cost more than SQLite."""
         if rows:
-            self.conn.exec_driver_sql(sql.replace("?", "%s") if self.p.pg else sql, rows)
+            conn.exec_driver_sql(sql.replace("?", "%s") if self.pg else sql, rows)
 
-    def write(self) -> None:
-        conn, pg = self.conn, self.p.pg
-        vocab = self.p.vocab
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        person_updates: list[tuple[Any, ...]] = []
-        term_rows: list[tuple[int, str, str]] = []
-        fts_rows: list[tuple[int, Any]] = []
-        rewritten: list[int] = []
-        people: set[str] = set()
-        for state in self.states.values():
-            if not state.dirty:
-                continue
-            kind = schema.TYPES[state.type]
-            data = state.data
-            deleted = bool(data.get(schema.DELETED))
-            cols = summary.columns(kind, data)
-            values = (
-                state.id,
-                state.type,
-                deleted,
-                cols["title"],
-                cols["date_start"],
-                cols["date_end"],
-                cols["place"],
-                cols["admin_area"],
-                cols["lat"],
-                cols["lon"],
-                cols["status"],
-                cols["parent"],
-                state.created,
-                state.updated,
-                state.author,
-                dumps(data),
-                dumps(compact_clocks(data, state.clocks, state.created)),
-            )
-            if state.is_new:
-                inserts.append((state.rid, *values))
-            elif state.type == "person":
-                person_updates.append((*values[:4], *values[6:10], *values[11:], state.rid))
-                rewritten.append(state.rid)
-            else:
-                updates.append((*values, state.rid))
-                rewritten.append(state.rid)
-            if state.type == "status":
-                parent = data.get("person")
-                if isinstance(parent, str):
-                    people.add(parent)
-            if deleted:
-                continue
-            term_rows.extend((state.rid, v, t) for v, t in summary.term_rows(kind, data))
-            words = summary.search_terms(kind, state.id, data, vocab)
-            fts_rows.append((state.rid, words if pg else " ".join(words)))
-        for part in _chunks(rewritten):  # type: ignore[arg-type]
+    def write(self, conn: Connection, rows: Rows) -> None:
+        pg = self.pg
+        for part in _chunks(rows.rewritten):  # type: ignore[arg-type]
             conn.execute(delete(terms).where(terms.c.rid.in_(part)))
             if pg:
                 conn.execute(text("DELETE FROM records_fts WHERE rid = ANY(:r)"), {"r": list(part)})
@@ -439,45 +235,50 @@ class _Merger:
                 rowids = ",".join(str(int(rid)) for rid in part)  # integers only
                 conn.execute(text(f"DELETE FROM records_fts WHERE rowid IN ({rowids})"))  # noqa: S608
         marks = ", ".join("?" * 18)
-        self._many(f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({marks})", inserts)  # noqa: S608
-        self._many(f"UPDATE records SET {_UPDATE_COLUMNS} WHERE rid = ?", updates)  # noqa: S608
-        self._many(f"UPDATE records SET {_UPDATE_PERSON} WHERE rid = ?", person_updates)  # noqa: S608
-        self._many("INSERT INTO terms (rid, vocabulary, term) VALUES (?, ?, ?)", term_rows)
+        many = self._many
+        many(conn, f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({marks})", rows.inserts)  # noqa: S608
+        many(conn, f"UPDATE records SET {_UPDATE_COLUMNS} WHERE rid = ?", rows.updates)  # noqa: S608
+        many(conn, f"UPDATE records SET {_UPDATE_PERSON} WHERE rid = ?", rows.person_updates)  # noqa: S608
+        many(conn, "INSERT INTO terms (rid, vocabulary, term) VALUES (?, ?, ?)", rows.terms)
         if pg:
-            self._many(
+            many(
+                conn,
                 "INSERT INTO records_fts (rid, tsv) VALUES (?, array_to_tsvector(?::text[]))",
-                fts_rows,
+                rows.fts,
             )
         else:
-            self._many("INSERT INTO records_fts (rowid, terms) VALUES (?, ?)", fts_rows)
-        self._write_links()
-        self._many(
-            "INSERT INTO history (record, seq, clock, device, kind) VALUES (?, ?, ?, ?, ?)",
-            self.history,
+            many(conn, "INSERT INTO records_fts (rowid, terms) VALUES (?, ?)", rows.fts)
+        self._write_links(conn, rows.links)
+        many(
+            conn,
+            "INSERT INTO history (seq, record, clock, device, kind) VALUES (?, ?, ?, ?, ?)",
+            rows.history,
         )
-        if self.vocab:
-            for key in self.vocab:
+        if rows.vocab:
+            for row in rows.vocab:
                 conn.execute(
                     delete(vocab_terms).where(
-                        vocab_terms.c.vocabulary == key[0], vocab_terms.c.term == key[1]
+                        vocab_terms.c.vocabulary == row["vocabulary"],
+                        vocab_terms.c.term == row["term"],
                     )
                 )
-            conn.execute(insert(vocab_terms), list(self.vocab.values()))
-        if people and not self.p.bulk:
-            refresh_people(conn, sorted(people))
+            conn.execute(insert(vocab_terms), rows.vocab)
+        if rows.people and not self.bulk:
+            refresh_people(conn, rows.people)
 
-    def _write_links(self) -> None:
-        dirty = [(k, s) for k, s in self.links.items() if s.dirty]
+    def _write_links(
+        self, conn: Connection, dirty: Sequence[tuple[tuple[str, str, str], LinkState]]
+    ) -> None:
         if not dirty:
             return
         for key, state in dirty:
             if not state.is_new:
-                self.conn.execute(
+                conn.execute(
                     delete(links).where(
                         links.c.src == key[0], links.c.rel == key[1], links.c.dst == key[2]
                     )
                 )
-        self.conn.execute(
+        conn.execute(
             insert(links),
             [
                 {
@@ -491,6 +292,20 @@ class _Merger:
                 for k, s in dirty
             ],
         )
+
+
+def merge_all(merger: Merger, todo: Sequence[Change], clock: str) -> tuple[ApplyStats, str]:
+    """Merge every change, skipping malformed ones; the stats and the latest clock."""
+    stats = ApplyStats()
+    for change in todo:
+        try:
+            stamp = merger.apply(change)
+        except Malformed:
+            stats.ignored += 1
+            continue
+        stats.applied += 1
+        clock = max(clock, stamp)
+    return stats, clock
 
 
 _REFRESH_PERSON = (

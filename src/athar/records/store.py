@@ -11,6 +11,8 @@ same SQL through SQLAlchemy, apart from full-text search, which each does native
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     Index,
@@ -35,7 +38,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 from athar.errors import AtharError, InputError
 from athar.vault.fsutil import PRIVATE_FILE, fsync_dir
 
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 FILE_NAME = "records.db"
 
 metadata = MetaData()
@@ -96,11 +99,12 @@ links = Table(
 history = Table(
     "history",
     metadata,
+    Column("seq", BigInteger, primary_key=True),  # first: history grows at its end
     Column("record", Text, primary_key=True),
-    Column("seq", BigInteger, primary_key=True),
     Column("clock", Text, nullable=False),
     Column("device", Text, nullable=False),
     Column("kind", Text, nullable=False),
+    Index("history_record", "record", "seq"),
     sqlite_with_rowid=False,
 )
 
@@ -202,6 +206,28 @@ def drop_secondary_indexes(engine: Engine) -> list[str]:
         for name, _ in rows:
             conn.execute(text(f'DROP INDEX "{name}"'))
     return [str(sql) for _, sql in rows]
+
+
+FTS_HASH_DEFAULT = 1024 * 1024  # FTS5's own default
+FTS_HASH_BULK = 64 * 1024 * 1024
+
+
+@contextmanager
+def bulk_load(engine: Engine) -> Iterator[Connection]:
+    """One transaction over a whole load into a new file (no journal: on a crash the
+    file is thrown away). Committing every batch would write the same scattered index
+    pages again and again; a bigger full-text buffer means fewer, larger segments for
+    FTS5 to merge."""
+    with engine.begin() as conn:
+        _fts_hash(conn, FTS_HASH_BULK)
+        yield conn
+        _fts_hash(conn, FTS_HASH_DEFAULT)
+
+
+def _fts_hash(conn: Connection, size: int) -> None:
+    conn.execute(
+        text("INSERT INTO records_fts (records_fts, rank) VALUES ('hashsize', :n)"), {"n": size}
+    )
 
 
 def create_indexes(engine: Engine, statements: list[str]) -> None:

@@ -1,0 +1,267 @@
+"""Merging record events into record states and the rows that store them: no database.
+
+Each field of each record keeps the value whose (clock stamp, device) is greatest, and
+remembers that winner, so applying events one by one, in batches, in a different order
+on another device, or all again from scratch (`athar rebuild`) ends in the same rows. A
+cleared field keeps its clock as a tombstone so an older concurrent value cannot come
+back. Links and organisation vocabulary terms merge the same way.
+
+Kept apart from the SQL so that a rebuild can merge and prepare rows in one process
+while another writes them (athar.records.rebuild).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from athar.records import events as ev
+from athar.records import schema, summary
+from athar.records.hlc import ZERO, parse_stamp
+from athar.records.vocab import Term, Vocabularies
+
+DEVICE_TIE = 16  # hex characters of the device's public key kept in a clock (tie-break)
+
+# (seq, kind, body, device public key, device fingerprint): what merging needs of an event
+Change = tuple[int, str, dict[str, Any], bytes, str]
+TermLookup = Callable[[tuple[str, str]], dict[str, Any] | None]
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON with sorted keys: the same text for the same value on every device."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def compact_clocks(data: dict[str, Any], clocks: dict[str, str], created: str) -> dict[str, str]:
+    """Clocks worth storing: a field set by the creating event (most of them, in most
+    records) has the record's creation clock and is left implicit."""
+    return {p: c for p, c in clocks.items() if c != created or p not in data}
+
+
+def expand_clocks(data: dict[str, Any], stored: dict[str, str], created: str) -> dict[str, str]:
+    return {**{p: created for p in data}, **stored}
+
+
+@dataclass
+class RecordState:
+    rid: int
+    id: str
+    type: str
+    data: dict[str, Any]
+    clocks: dict[str, str]
+    created: str
+    updated: str
+    author: str
+    is_new: bool
+    dirty: bool = False
+
+
+@dataclass
+class LinkState:
+    present: bool
+    attrs: dict[str, Any]
+    clock: str
+    is_new: bool
+    dirty: bool = False
+
+
+class Malformed(Exception):
+    """An event body that cannot be applied (a buggy or hostile peer); it is skipped."""
+
+
+@dataclass
+class Rows:
+    """Everything one batch writes, as plain tuples ready for executemany."""
+
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    person_updates: list[tuple[Any, ...]] = field(default_factory=list)
+    rewritten: list[int] = field(default_factory=list)  # rids whose terms are replaced
+    terms: list[tuple[int, str, str]] = field(default_factory=list)
+    fts: list[tuple[int, Any]] = field(default_factory=list)
+    history: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+    links: list[tuple[tuple[str, str, str], LinkState]] = field(default_factory=list)
+    vocab: list[dict[str, Any]] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)  # whose status may have changed
+
+
+def body_str(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise Malformed(key)
+    return value
+
+
+def event_stamp(body: dict[str, Any]) -> str:
+    stamp = body_str(body, "clock")
+    try:
+        parse_stamp(stamp)
+    except ValueError:
+        raise Malformed("clock") from None
+    return stamp
+
+
+def record_ids(kind: str, body: dict[str, Any]) -> list[str]:
+    """The records an event changes (not the ones it links)."""
+    if kind in ev.RECORD_KINDS and isinstance(body.get("id"), str):
+        return [body["id"]]
+    if kind == ev.RECORDS_IMPORTED and isinstance(body.get("changes"), list):
+        return [
+            c["id"] for c in body["changes"] if isinstance(c, dict) and isinstance(c.get("id"), str)
+        ]
+    return []
+
+
+class Merger:
+    """The working set of one batch: states loaded or created, merged, turned into rows."""
+
+    def __init__(
+        self, vocab: Vocabularies, next_rid: int, stored_term: TermLookup, pg: bool = False
+    ) -> None:
+        self.vocab = vocab
+        self.next_rid = next_rid
+        self.stored_term = stored_term
+        self.pg = pg
+        self.states: dict[str, RecordState] = {}
+        self.links: dict[tuple[str, str, str], LinkState] = {}
+        self.history: list[tuple[int, str, str, str, str]] = []
+        self.terms: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def apply(self, change: Change) -> str:
+        """Merge one event; its clock stamp, or Malformed."""
+        seq, kind, body, device_key, device = change
+        tie = device_key.hex()[:DEVICE_TIE]
+        if kind == ev.RECORDS_IMPORTED:
+            return self._imported(seq, body, tie, device)
+        stamp = event_stamp(body)
+        clock = f"{stamp}|{tie}"
+        if kind in ev.RECORD_KINDS:
+            self._record(seq, kind, body, clock, device)
+        elif kind == ev.RECORD_LINKED:
+            self._link(seq, body, clock, device)
+        else:
+            self._term(body, clock)
+        return stamp
+
+    def _imported(self, seq: int, body: dict[str, Any], tie: str, device: str) -> str:
+        changes = body.get("changes")
+        if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+            raise Malformed("changes")
+        stamps = [event_stamp(c) for c in changes]  # all checked before any is applied
+        for change, stamp in zip(changes, stamps, strict=True):
+            kind = ev.RECORD_CREATED if change.get("op") == "created" else ev.RECORD_UPDATED
+            self._record(seq, kind, change, f"{stamp}|{tie}", device)
+        return max(stamps, default=ZERO)
+
+    def _record(self, seq: int, kind: str, body: dict[str, Any], clock: str, device: str) -> None:
+        record_id = body_str(body, "id")
+        rtype = body_str(body, "type")
+        fields = body.get("fields")
+        if rtype not in schema.TYPES or not isinstance(fields, dict):
+            raise Malformed("type")
+        state = self.states.get(record_id)
+        if state is None:
+            state = RecordState(
+                self.next_rid, record_id, rtype, {}, {}, clock, clock, device, is_new=True
+            )
+            self.next_rid += 1
+            self.states[record_id] = state
+        elif state.type != rtype:
+            raise Malformed("type")  # an id reused for another type: keep the first
+        if clock < state.created:
+            state.created, state.author = clock, device
+        data, clocks = state.data, state.clocks
+        for path, value in fields.items():
+            if clock > clocks.get(path, ""):
+                clocks[path] = clock
+                if value is None:
+                    data.pop(path, None)
+                else:
+                    data[path] = value
+                if clock > state.updated:
+                    state.updated = clock
+        state.dirty = True
+        self.history.append((seq, record_id, clock, device, kind))
+
+    def _link(self, seq: int, body: dict[str, Any], clock: str, device: str) -> None:
+        key = (body_str(body, "src"), body_str(body, "rel"), body_str(body, "dst"))
+        present = body.get("present")
+        attrs = body.get("attrs", {})
+        if not isinstance(present, bool) or not isinstance(attrs, dict):
+            raise Malformed("link")
+        state = self.links.get(key)
+        if state is None:
+            state = self.links[key] = LinkState(present, attrs, clock, is_new=True, dirty=True)
+        elif clock > state.clock:
+            state.present, state.attrs, state.clock, state.dirty = present, attrs, clock, True
+        self.history.extend(
+            (seq, record_id, clock, device, ev.RECORD_LINKED) for record_id in (key[0], key[2])
+        )
+
+    def _term(self, body: dict[str, Any], clock: str) -> None:
+        key = (body_str(body, "vocabulary"), body_str(body, "term"))
+        row = {
+            "vocabulary": key[0],
+            "term": key[1],
+            "ar": body_str(body, "ar"),
+            "en": body_str(body, "en"),
+            "clock": clock,
+        }
+        current = self.terms.get(key) or self.stored_term(key)
+        if current is None or clock > current["clock"]:
+            self.terms[key] = row
+            self.vocab.add(Term(key[0], key[1], row["ar"], row["en"], builtin=False))
+
+    # -- rows ------------------------------------------------------------------------
+    def rows(self) -> Rows:
+        out = Rows(history=self.history, vocab=list(self.terms.values()))
+        people: set[str] = set()
+        for state in self.states.values():
+            if not state.dirty:
+                continue
+            kind = schema.TYPES[state.type]
+            data = state.data
+            deleted = bool(data.get(schema.DELETED))
+            cols = summary.columns(kind, data)
+            values = (
+                state.id,
+                state.type,
+                deleted,
+                cols["title"],
+                cols["date_start"],
+                cols["date_end"],
+                cols["place"],
+                cols["admin_area"],
+                cols["lat"],
+                cols["lon"],
+                cols["status"],
+                cols["parent"],
+                state.created,
+                state.updated,
+                state.author,
+                dumps(data),
+                dumps(compact_clocks(data, state.clocks, state.created)),
+            )
+            if state.is_new:
+                out.inserts.append((state.rid, *values))
+            elif state.type == "person":  # status and dates come from status records
+                out.person_updates.append((*values[:4], *values[6:10], *values[11:], state.rid))
+                out.rewritten.append(state.rid)
+            else:
+                out.updates.append((*values, state.rid))
+                out.rewritten.append(state.rid)
+            if state.type == "status":
+                parent = data.get("person")
+                if isinstance(parent, str):
+                    people.add(parent)
+            if deleted:
+                continue
+            out.terms.extend((state.rid, v, t) for v, t in summary.term_rows(kind, data))
+            words = summary.search_terms(kind, state.id, data, self.vocab)
+            out.fts.append((state.rid, words if self.pg else " ".join(words)))
+        out.links = [(k, s) for k, s in self.links.items() if s.dirty]
+        out.people = sorted(people)
+        return out
