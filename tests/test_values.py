@@ -135,3 +135,15 @@ def test_id_encoding_is_base32(raw: bytes) -> None:
     from athar.records.ids import _encode
 
     assert _encode(raw) == base64.b32encode(raw).decode().lower()
+
+
+@given(st.one_of(st.text(max_size=30), st.from_regex(r"[0-9]{16}\.[0-9]{5}\n?", fullmatch=True)))
+def test_is_stamp_accepts_exactly_what_parse_stamp_reads(raw: str) -> None:
+    from athar.records.hlc import is_stamp, parse_stamp
+
+    try:
+        parse_stamp(raw)
+        parsed = True
+    except ValueError:
+        parsed = False
+    assert is_stamp(raw) == parsed

@@ -11,6 +11,7 @@ device fingerprint breaks ties, so every device reaches the same result.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,15 @@ ZERO = "0" * _WIDTH_MS + "." + "0" * _WIDTH_COUNTER
 
 def format_stamp(ms: int, counter: int) -> str:
     return f"{ms:0{_WIDTH_MS}d}.{counter:0{_WIDTH_COUNTER}d}"
+
+
+_STAMP = re.compile(rf"[0-9]{{{_WIDTH_MS}}}\.[0-9]{{{_WIDTH_COUNTER}}}")
+
+
+def is_stamp(stamp: str) -> bool:
+    """Whether *stamp* is a well-formed clock stamp (one regex match: checked for every
+    change a rebuild reads)."""
+    return _STAMP.fullmatch(stamp) is not None
 
 
 def parse_stamp(stamp: str) -> tuple[int, int]:

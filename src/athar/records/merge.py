@@ -20,7 +20,7 @@ import orjson
 
 from athar.records import events as ev
 from athar.records import schema, summary
-from athar.records.hlc import ZERO, parse_stamp
+from athar.records.hlc import ZERO, is_stamp
 from athar.records.vocab import Term, Vocabularies
 
 DEVICE_TIE = 16  # hex characters of the device's public key kept in a clock (tie-break)
@@ -97,10 +97,8 @@ def body_str(body: dict[str, Any], key: str) -> str:
 
 def event_stamp(body: dict[str, Any]) -> str:
     stamp = body_str(body, "clock")
-    try:
-        parse_stamp(stamp)
-    except ValueError:
-        raise Malformed("clock") from None
+    if not is_stamp(stamp):
+        raise Malformed("clock")
     return stamp
 
 
@@ -129,6 +127,8 @@ class Merger:
         self.links: dict[tuple[str, str, str], LinkState] = {}
         self.history: list[tuple[int, str, str, str, str]] = []
         self.terms: dict[tuple[str, str], dict[str, Any]] = {}
+        self.former_people: set[str] = set()
+        self._in_history: set[tuple[int, str]] = set()
 
     def apply(self, change: Change) -> str:
         """Merge one event; its clock stamp, or Malformed."""
@@ -174,6 +174,7 @@ class Merger:
         if clock < state.created:
             state.created, state.author = clock, device
         data, clocks = state.data, state.clocks
+        former = data.get("person")  # a status moved to another person: refresh both
         for path, value in fields.items():
             if clock > clocks.get(path, ""):
                 clocks[path] = clock
@@ -184,7 +185,9 @@ class Merger:
                 if clock > state.updated:
                     state.updated = clock
         state.dirty = True
-        self.history.append((seq, record_id, clock, device, kind))
+        if isinstance(former, str) and data.get("person") != former:
+            self.former_people.add(former)
+        self._add_history(seq, record_id, clock, device, kind)
 
     def _link(self, seq: int, body: dict[str, Any], clock: str, device: str) -> None:
         key = (body_str(body, "src"), body_str(body, "rel"), body_str(body, "dst"))
@@ -197,9 +200,15 @@ class Merger:
             state = self.links[key] = LinkState(present, attrs, clock, is_new=True, dirty=True)
         elif clock > state.clock:
             state.present, state.attrs, state.clock, state.dirty = present, attrs, clock, True
-        self.history.extend(
-            (seq, record_id, clock, device, ev.RECORD_LINKED) for record_id in (key[0], key[2])
-        )
+        for record_id in (key[0], key[2]):
+            self._add_history(seq, record_id, clock, device, ev.RECORD_LINKED)
+
+    def _add_history(self, seq: int, record_id: str, clock: str, device: str, kind: str) -> None:
+        """One history row per event and record, even if an imported event (from a
+        buggy or hostile peer) names a record twice."""
+        if (seq, record_id) not in self._in_history:
+            self._in_history.add((seq, record_id))
+            self.history.append((seq, record_id, clock, device, kind))
 
     def _term(self, body: dict[str, Any], clock: str) -> None:
         key = (body_str(body, "vocabulary"), body_str(body, "term"))
@@ -218,7 +227,7 @@ class Merger:
     # -- rows ------------------------------------------------------------------------
     def rows(self) -> Rows:
         out = Rows(history=self.history, vocab=list(self.terms.values()))
-        people: set[str] = set()
+        people = set(self.former_people)
         for state in self.states.values():
             if not state.dirty:
                 continue

@@ -227,13 +227,14 @@ class Projection:
 
     def write(self, conn: Connection, rows: Rows) -> None:
         pg = self.pg
+        fts = store.FTS_STAGE if self.bulk and not pg else "records_fts"
         for part in _chunks(rows.rewritten):  # type: ignore[arg-type]
             conn.execute(delete(terms).where(terms.c.rid.in_(part)))
             if pg:
                 conn.execute(text("DELETE FROM records_fts WHERE rid = ANY(:r)"), {"r": list(part)})
             else:
                 rowids = ",".join(str(int(rid)) for rid in part)  # integers only
-                conn.execute(text(f"DELETE FROM records_fts WHERE rowid IN ({rowids})"))  # noqa: S608
+                conn.execute(text(f"DELETE FROM {fts} WHERE rowid IN ({rowids})"))  # noqa: S608
         marks = ", ".join("?" * 18)
         many = self._many
         many(conn, f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({marks})", rows.inserts)  # noqa: S608
@@ -247,7 +248,7 @@ class Projection:
                 rows.fts,
             )
         else:
-            many(conn, "INSERT INTO records_fts (rowid, terms) VALUES (?, ?)", rows.fts)
+            many(conn, f"INSERT INTO {fts} (rowid, terms) VALUES (?, ?)", rows.fts)  # noqa: S608
         self._write_links(conn, rows.links)
         many(
             conn,
@@ -256,6 +257,7 @@ class Projection:
         )
         if rows.vocab:
             for row in rows.vocab:
+                self.vocab.add(Term(row["vocabulary"], row["term"], row["ar"], row["en"], False))
                 conn.execute(
                     delete(vocab_terms).where(
                         vocab_terms.c.vocabulary == row["vocabulary"],

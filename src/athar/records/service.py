@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Engine, select, text
 
 from athar.errors import InputError
 from athar.records import events as ev
@@ -21,6 +21,7 @@ from athar.records import ids, schema, search, store
 from athar.records.hlc import Clock, stamp_time_ms
 from athar.records.merge import expand_clocks
 from athar.records.projection import ApplyStats, Projection
+from athar.records.rebuild import rebuild_into
 from athar.records.schema import RecordType
 from athar.records.store import history, links, records
 from athar.records.validate import check_record, merged, parse_fields, raise_first, record_type
@@ -111,15 +112,13 @@ class Records:
         another process wrote, after events arrived from another device)."""
         return self._feed(self.projection, progress)
 
-    def _feed(
-        self, projection: Projection, progress: Progress | None, conn: Connection | None = None
-    ) -> ApplyStats:
+    def _feed(self, projection: Projection, progress: Progress | None) -> ApplyStats:
         total = ApplyStats()
-        start = projection.applied_seq() if conn is None else -1
+        start = projection.applied_seq()
         if progress is not None:
             progress.start(max(0, self.vault.ledger.size() - start - 1))
         for batch in self.vault.ledger.events_after(start, APPLY_BATCH):
-            stats = projection.apply(batch, conn)
+            stats = projection.apply(batch)
             total.applied += stats.applied
             total.ignored += stats.ignored
             if progress is not None:
@@ -144,8 +143,10 @@ class Records:
             try:
                 fresh = Projection(engine, self.vault_id, bulk=True)
                 indexes = store.drop_secondary_indexes(engine)
+                if progress is not None:
+                    progress.start(self.vault.ledger.size())
                 with paused_gc(), store.bulk_load(engine) as conn:
-                    stats = self._feed(fresh, progress, conn)
+                    stats = rebuild_into(fresh, conn, self.vault.ledger.event_reader(), progress)
                 store.create_indexes(engine, indexes)
                 fresh.refresh_all_people()
             finally:

@@ -135,14 +135,27 @@ def _sqlcipher_connect(path: Path, key: bytes, bulk: bool = False) -> Any:
     if bulk:  # a rebuild into a new file: if it crashes, the file is simply thrown away
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
+        conn.execute(f"PRAGMA cache_size=-{bulk_cache_kib()}")
     else:
         conn.execute("PRAGMA journal_mode=WAL")
         # The projection can always be rebuilt from the ledger, so NORMAL durability is
         # enough: a crash loses at most the newest applied events, re-applied on next open.
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-131072")  # up to 128 MiB of decrypted pages
     conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute("PRAGMA cache_size=-131072")  # up to 128 MiB of decrypted pages
     return conn
+
+
+def bulk_cache_kib() -> int:
+    """Page cache of a rebuild: a quarter of the memory, at most 1 GiB. The load edits
+    records made long before, and builds indexes and people's statuses over the whole
+    store at the end; with the store in memory none of it reads and decrypts a page
+    twice (a million events: 820 MB of store; 26 s less with 1 GiB than with 128 MiB)."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        memory = 0
+    return max(131072, min(1 << 20, memory // 4 // 1024))
 
 
 def sqlite_engine(path: Path, key: bytes, bulk: bool = False) -> Engine:
@@ -210,18 +223,28 @@ def drop_secondary_indexes(engine: Engine) -> list[str]:
 
 FTS_HASH_DEFAULT = 1024 * 1024  # FTS5's own default
 FTS_HASH_BULK = 64 * 1024 * 1024
+FTS_STAGE = "fts_stage"  # a bulk load's search documents, until the end of the load
 
 
 @contextmanager
 def bulk_load(engine: Engine) -> Iterator[Connection]:
     """One transaction over a whole load into a new file (no journal: on a crash the
     file is thrown away). Committing every batch would write the same scattered index
-    pages again and again; a bigger full-text buffer means fewer, larger segments for
-    FTS5 to merge."""
+    pages again and again.
+
+    Search documents are staged in a plain table and put into the full-text index in
+    one statement at the end: FTS5 writes a new segment at every statement that touches
+    it (and merges them), so feeding it batch by batch, with the deletes of records
+    edited later, cost a rebuild a quarter of its time."""
     with engine.begin() as conn:
-        _fts_hash(conn, FTS_HASH_BULK)
+        conn.execute(text(f"CREATE TABLE {FTS_STAGE} (rowid INTEGER PRIMARY KEY, terms TEXT)"))
         yield conn
+        _fts_hash(conn, FTS_HASH_BULK)
+        conn.execute(
+            text(f"INSERT INTO records_fts (rowid, terms) SELECT rowid, terms FROM {FTS_STAGE}")  # noqa: S608
+        )
         _fts_hash(conn, FTS_HASH_DEFAULT)
+        conn.execute(text(f"DROP TABLE {FTS_STAGE}"))
 
 
 def _fts_hash(conn: Connection, size: int) -> None:

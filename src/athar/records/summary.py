@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from athar.records import schema, textnorm
@@ -68,15 +69,51 @@ def columns(kind: RecordType, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Indexed:
+    """Per record type, which fields feed filters and search: looked up by the fields a
+    record has (a few) rather than by walking every field the type could have (dozens),
+    since this runs for every record a rebuild or import writes."""
+
+    terms: dict[str, tuple[str, bool]]  # path -> (vocabulary, holds a list)
+    texts: frozenset[str]  # public text fields
+    labels: dict[str, tuple[str, bool]]  # public vocabulary fields
+
+
+_INDEXED: dict[str, _Indexed] = {}
+
+
+def _indexed(kind: RecordType) -> _Indexed:
+    found = _INDEXED.get(kind.name)
+    if found is None:
+        found = _INDEXED[kind.name] = _index(kind)
+    return found
+
+
+def _index(kind: RecordType) -> _Indexed:
+    fields = kind.fields.values()
+    terms = {
+        f.path: (f.vocabulary, f.kind == schema.TERMS) for f in fields if f.vocabulary is not None
+    }
+    return _Indexed(
+        terms=terms,
+        texts=frozenset(
+            f.path for f in fields if f.kind in (schema.TEXT, schema.LONGTEXT) and not f.private
+        ),
+        labels={p: v for p, v in terms.items() if not kind.fields[p].private},
+    )
+
+
 def term_rows(kind: RecordType, data: dict[str, Any]) -> list[tuple[str, str]]:
     """(vocabulary, term) pairs that filters look up."""
+    index = _indexed(kind).terms
     out: list[tuple[str, str]] = []
-    for spec in kind.fields.values():
-        value = data.get(spec.path)
-        if value is None or spec.vocabulary is None:
+    for path, value in data.items():
+        spec = index.get(path)
+        if spec is None or value is None:
             continue
-        for term in value if spec.kind == schema.TERMS else [value]:
-            out.append((spec.vocabulary, term))
+        vocabulary, many = spec
+        out.extend((vocabulary, term) for term in (value if many else [value]))
     return out
 
 
@@ -88,16 +125,20 @@ def search_terms(
     Private fields (contacts, interviewers) are left out, so that nobody finds a witness
     by searching for a phone number.
     """
+    index = _indexed(kind)
     words = textnorm.tokens(record_id)
-    for spec in kind.fields.values():
-        value = data.get(spec.path)
-        if value is None or spec.private:
+    for path, value in data.items():
+        if value is None:
             continue
-        if spec.kind in (schema.TEXT, schema.LONGTEXT):
+        if path in index.texts:
             words.extend(textnorm.index_terms(str(value)))
-        elif spec.vocabulary is not None:
-            for term_id in value if spec.kind == schema.TERMS else [value]:
-                term = vocab.term(spec.vocabulary, term_id)
-                if term is not None:
-                    words.extend(textnorm.index_terms(f"{term.ar} {term.en}"))
+            continue
+        spec = index.labels.get(path)
+        if spec is None:
+            continue
+        vocabulary, many = spec
+        for term_id in value if many else [value]:
+            term = vocab.term(vocabulary, term_id)
+            if term is not None:
+                words.extend(textnorm.index_terms(f"{term.ar} {term.en}"))
     return list(dict.fromkeys(words))

@@ -36,7 +36,14 @@ from athar.crypto import aead
 from athar.errors import AtharError, DiskFull, IntegrityError
 from athar.vault import merkle
 from athar.vault.checkpoint import Checkpoint, SignedCheckpoint, open_note, sign_checkpoint
-from athar.vault.events import Event, SignedEvent, parse_entry, sign_event, utc_now
+from athar.vault.events import (
+    Event,
+    SignedEvent,
+    parse_entry,
+    parse_essentials,
+    sign_event,
+    utc_now,
+)
 from athar.vault.fsutil import PRIVATE_FILE, free_bytes, raise_if_disk_full, write_fd
 from athar.vault.keyfile import UnlockedKeys
 
@@ -85,6 +92,40 @@ class Head:
         self.size += 1
         device = base64.b64encode(signed.event.device).decode()
         self.devices[device] = (signed.event.dseq, signed.id)
+
+
+Essentials = tuple[int, str, bytes, dict[str, Any]]  # seq, kind, device key, body
+
+
+@dataclass(frozen=True)
+class EventReader:
+    """What another process needs to read the events on its own connection (a rebuild's
+    reader): the file and the events key, handed over in memory, never written."""
+
+    db_path: Path
+    event_key: bytes = field(repr=False)
+
+    def essentials_after(self, seq: int, batch: int) -> Iterator[list[Essentials]]:
+        """(seq, kind, device, body) of the events after *seq*, a batch at a time."""
+        conn = sqlite3.connect(self.db_path, timeout=120, isolation_level=None)
+        try:
+            last = seq
+            while True:
+                rows = conn.execute(
+                    "SELECT seq, sealed FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+                if not rows:
+                    return
+                out = []
+                for s, sealed in rows:
+                    where = f"event #{s}"
+                    entry = aead.open_sealed(self.event_key, sealed, event_ad(s), what=where)
+                    out.append((s, *parse_essentials(entry, where)))
+                yield out
+                last = rows[-1][0]
+        finally:
+            conn.close()
 
 
 class Ledger:
@@ -170,6 +211,9 @@ class Ledger:
                 return
             yield [(s, self.open_event(s, sealed)) for s, sealed in rows]
             last = rows[-1][0]
+
+    def event_reader(self) -> EventReader:
+        return EventReader(self.db_path, self._event_key)
 
     def size(self) -> int:
         row = self.conn.execute("SELECT max(seq) FROM events").fetchone()
