@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from athar import __version__
-from athar.cli import records_cmds
+from athar.cli import estimate_cmds, records_cmds
 from athar.cli.context import Bar, Ctx, open_vault, resolve_vault, run_guarded
 from athar.crypto.identity import fingerprint
 from athar.errors import InputError
@@ -414,6 +414,7 @@ def wipe_cmd(
 
 
 records_cmds.register(app)
+estimate_cmds.register(app)
 
 
 def _no_core_dumps() -> None:

@@ -98,6 +98,20 @@ def unescape_formula(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:2] in _FORMULA_START and cell[1:2] else cell
 
 
+def read_file(path: Path) -> bytes:
+    """A user's CSV file, whole (at most 1 GiB), or an error that says what is wrong."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError("{path} is larger than 1 GiB; split it", path=str(path))
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file: {path}", path=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("{path} is a folder, not a CSV file", path=str(path)) from None
+    except PermissionError:
+        raise InputError("cannot read {path}: permission denied", path=str(path)) from None
+
+
 def decode(data: bytes, encoding: str | None) -> tuple[str, str]:
     """The file's text and the encoding it was read in."""
     if encoding:
@@ -222,16 +236,7 @@ def import_csv(
     progress: Progress | None = None,
 ) -> ImportReport:
     kind = record_type(type_name)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise InputError("{path} is larger than 1 GiB; split it", path=str(path))
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("no such file: {path}", path=str(path)) from None
-    except IsADirectoryError:
-        raise InputError("{path} is a folder, not a CSV file", path=str(path)) from None
-    except PermissionError:
-        raise InputError("cannot read {path}: permission denied", path=str(path)) from None
+    data = read_file(path)
     if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError("{path} is not a text file", path=str(path))
     text_data, used = decode(data, encoding)
