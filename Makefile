@@ -13,6 +13,10 @@ $(STAMP): requirements.lock pyproject.toml
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv; fi; \
 	  rm -rf $(VENV); $(PY) -m venv $(VENV); }
+	@command -v gcc >/dev/null && $(PY) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || { \
+	  echo "pdqhash is compiled from source: installing gcc and python3-dev"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq gcc python3-dev; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq gcc python3-dev; fi; }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .

@@ -371,6 +371,19 @@ def render(
     return "\n".join(out) + "\n"
 
 
+KEPT_FROM = "## 5. "  # sections written by their own scripts (--doc), kept as they are
+
+
+def kept_sections() -> str:
+    """The media and estimation sections, which bench_neardup, bench_hashindex and
+    bench_estimate write with --doc: this run does not measure them, so it keeps them."""
+    if not DOC.exists():
+        return ""
+    text = DOC.read_text(encoding="utf-8")
+    at = text.find("\n" + KEPT_FROM)
+    return "\n" + text[at + 1 :] if at >= 0 else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild", action="store_true", help="rebuild the verify vault")
@@ -408,7 +421,7 @@ def main() -> None:
         encoding="utf-8",
     )
     doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(render(info, results, date, total), encoding="utf-8")
+    doc.write_text(render(info, results, date, total) + kept_sections(), encoding="utf-8")
     log(f"wrote {doc.relative_to(REPO)} ({total / 60:.1f} min)")
 
 
