@@ -90,12 +90,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def escape_formula(text: str) -> str:
     """A text cell that a spreadsheet would run as a formula (=HYPERLINK(...) in a party's
-    statement, say) gets a leading apostrophe, as OWASP advises for CSV exports."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    statement, say) gets a leading apostrophe, as OWASP advises for CSV exports. A text
+    that already starts with apostrophes before such a character gets one more, so that
+    import (which takes one off) gives back exactly the text exported."""
+    return "'" + text if text.lstrip("'").startswith(_FORMULA_START) else text
 
 
 def unescape_formula(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:2] in _FORMULA_START and cell[1:2] else cell
+    return (
+        cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_START) else cell
+    )
 
 
 def read_file(path: Path) -> bytes:

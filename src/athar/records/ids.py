@@ -21,7 +21,7 @@ PREFIXES = {
     "status": "sts",
 }
 TYPE_OF_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
-_ID = re.compile(r"^(inc|per|src|tes|clm|mis|sts)-[a-z2-7]{16}$")
+_ID = re.compile(r"(inc|per|src|tes|clm|mis|sts)-[a-z2-7]{16}")
 _LENGTH = 16
 
 
@@ -48,7 +48,7 @@ def derived_id(record_type: str, key: str) -> str:
 
 
 def is_record_id(text: str) -> bool:
-    return bool(_ID.match(text))
+    return _ID.fullmatch(text) is not None  # not match + $: that lets a final newline by
 
 
 def type_of(record_id: str) -> str | None:

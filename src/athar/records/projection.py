@@ -121,11 +121,11 @@ class Projection:
         self.vocab = Vocabularies()
 
     def refresh_all_people(self) -> None:
+        """After a bulk load into a new store (where people have no status yet): every
+        person's status and dates from their latest status record, in one statement
+        over the records sorted by person, not one lookup per person."""
         with self.engine.begin() as conn:
-            people = conn.execute(
-                select(records.c.parent).where(records.c.type == "status").distinct()
-            ).scalars()
-            refresh_people(conn, sorted(p for p in people if p))
+            conn.exec_driver_sql(_REFRESH_ALL_PEOPLE)
 
     # -- applying ------------------------------------------------------------------
     def device(self, key: bytes) -> str:
@@ -310,6 +310,13 @@ def merge_all(merger: Merger, todo: Sequence[Change], clock: str) -> tuple[Apply
     return stats, clock
 
 
+_REFRESH_ALL_PEOPLE = (
+    "UPDATE records SET status = s.status, date_start = s.date_start, date_end = s.date_end "
+    "FROM (SELECT parent, status, date_start, date_end, row_number() OVER ("
+    "PARTITION BY parent ORDER BY COALESCE(date_start, '') DESC, updated DESC) AS n "
+    "FROM records WHERE type = 'status' AND NOT deleted AND parent IS NOT NULL) AS s "
+    "WHERE s.n = 1 AND records.id = s.parent AND records.type = 'person'"
+)
 _REFRESH_PERSON = (
     "UPDATE records SET (status, date_start, date_end) = ("
     "SELECT s.status, s.date_start, s.date_end FROM records s "

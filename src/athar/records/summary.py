@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from athar.records import schema, textnorm
+from athar.records import ids, schema, textnorm
 from athar.records.schema import RecordType
 from athar.records.vocab import Vocabularies
 
@@ -126,7 +126,7 @@ def search_terms(
     by searching for a phone number.
     """
     index = _indexed(kind)
-    words = textnorm.tokens(record_id)
+    words = record_id.split("-") if ids.is_record_id(record_id) else textnorm.tokens(record_id)
     for path, value in data.items():
         if value is None:
             continue
