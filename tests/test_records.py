@@ -352,8 +352,8 @@ def test_cli_session(cli: Any) -> None:
     )
     for name in ("name_ar.full=مُحَمَّد أحمد الحلبي", "name_ar.full=فاطمة علي"):
         person = new("person", name)
-        assert cli("link", incident, "victim", person).exit_code == 0
-    assert cli("link", incident, "source", source).exit_code == 0
+        assert cli("relate", incident, "victim", person).exit_code == 0
+    assert cli("relate", incident, "source", source).exit_code == 0
     found = json.loads(cli("search", "محمد", "--json").output)
     assert [r["type"] for r in found] == ["person"]
     shown = cli("show", incident)

@@ -138,7 +138,7 @@ def link(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Link two records (or a record and a vault item): athar link inc-… victim per-…"""
+    """Relate two records (or a record and a vault item): athar relate inc-… victim per-…"""
     ctx = _ctx(context, json_out)
     with open_records(ctx) as records:
         extra = run_guarded(ctx, parse_assignments, attrs)
@@ -536,7 +536,7 @@ def register(app: typer.Typer) -> None:
     app.command("new")(new)
     app.command("edit")(edit)
     app.command("delete")(delete)
-    app.command("link")(link)
+    app.command("relate")(link)
     app.command("list")(list_records)
     app.command("search")(search)
     app.command("history")(history)
