@@ -580,3 +580,24 @@ def test_ten_thousand_small_files(vault: Vault, vault_dir: Path, tmp_path: Path)
         assert len(v.items()) == 10_000
     assert _tmp_files(vault_dir) == []
     print(f"10,000 files added in {took:.1f}s")
+
+
+@pytest.mark.parametrize("size", [1000, 700_000])  # sealed in the ledger / a blob file
+def test_a_stream_that_lies_about_its_length_adds_nothing(vault: Vault, size: int) -> None:
+    """add_stream (web uploads) refuses data shorter or longer than announced, and leaves
+    no item, no blob file and no temp file behind."""
+    import io
+
+    from athar.errors import InputError
+
+    data = os.urandom(size)
+    before = (vault.ledger.size(), sorted(p.name for p in vault.root.rglob("*") if p.is_file()))
+    with pytest.raises(InputError, match="ended before"):
+        vault.add_stream("صورة.jpg", io.BytesIO(data[:-10]), size)
+    with pytest.raises(InputError, match="runs past"):
+        vault.add_stream("صورة.jpg", io.BytesIO(data + b"x" * 10), size)
+    after = (vault.ledger.size(), sorted(p.name for p in vault.root.rglob("*") if p.is_file()))
+    assert after == before
+    result = vault.add_stream("صورة.jpg", io.BytesIO(data), size)
+    assert result.status == "added" and result.item is not None
+    assert b"".join(vault.read(result.item)) == data

@@ -42,6 +42,14 @@ _LENGTH = struct.Struct(">Q")
 _hasher_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="athar-hash")
 
 
+class SourceLengthChanged(InputError):
+    """The source held fewer or more bytes than the length the caller announced."""
+
+    def __init__(self, template: str, *, grew: bool) -> None:
+        super().__init__(template)
+        self.grew = grew
+
+
 def write_all(sink: BinaryIO, data: bytes) -> None:
     """Write every byte: an unbuffered file may accept part of a write (a full disk does
     that), and the next write is the one that raises."""
@@ -85,7 +93,7 @@ def _plain_chunks(
             while len(data) < take:
                 more = source.read(take - len(data))
                 if not more:
-                    raise InputError("file shrank while it was being read")
+                    raise SourceLengthChanged("file shrank while it was being read", grew=False)
                 data += more
             buf += data
             remaining_content -= take
@@ -94,7 +102,7 @@ def _plain_chunks(
         produced += want
         yield chunk, memoryview(chunk)[start : start + take]
     if source.read(1):
-        raise InputError("file grew while it was being read")
+        raise SourceLengthChanged("file grew while it was being read", grew=True)
 
 
 def encrypt_stream(

@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from athar.crypto import aead
 from athar.crypto.stream import (
+    SourceLengthChanged,
     ciphertext_length,
     decrypt_stream,
     encrypt_stream,
@@ -52,6 +53,14 @@ class StagedBlob:
     size: int
     data_key: bytes
     inline: bytes | None = None
+
+
+class LengthMismatch(Exception):
+    """A stream held a different number of bytes than announced (got -1: unknown, short)."""
+
+    def __init__(self, got: int, expected: int) -> None:
+        super().__init__(f"{got} of {expected} bytes")
+        self.got, self.expected = got, expected
 
 
 class BlobStore:
@@ -99,37 +108,48 @@ class BlobStore:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise InputError("{path} is not a regular file", path=str(source))
-            data_key = aead.random_key()
-            if info.st_size <= INLINE_MAX:
-                try:
-                    content = _read_up_to(fh, INLINE_MAX + 1)
-                except OSError as exc:
-                    raise _unreadable(source, exc) from None
-                if len(content) < info.st_size:
-                    raise InputError("file shrank while it was being read")
-                if len(content) > info.st_size:
-                    raise InputError("file grew while it was being read")
-                if progress is not None:
-                    progress(len(content))
-                sealed = seal_small(content, data_key)
-                digest = hashlib.sha256(content).digest()
-                return StagedBlob(None, digest, info.st_size, data_key, sealed)
-            temp = self.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}"
             try:
-                fd = open_private(temp)
-                with open(fd, "wb", buffering=0) as out:
-                    digest = encrypt_stream(fh, out, data_key, info.st_size, progress=progress)
-                    os.fsync(out.fileno())
-                    if os.fstat(out.fileno()).st_size != ciphertext_length(info.st_size):
-                        raise OSError(errno.EIO, "encrypted file has the wrong length")
+                return self.stage_stream(fh, info.st_size, progress)
+            except LengthMismatch as exc:
+                if exc.got < exc.expected:
+                    raise InputError("file shrank while it was being read") from None
+                raise InputError("file grew while it was being read") from None
             except OSError as exc:
-                temp.unlink(missing_ok=True)
                 raise_if_disk_full(exc)
                 raise _unreadable(source, exc) from None
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-        return StagedBlob(temp, digest, info.st_size, data_key)
+
+    def stage_stream(
+        self, source: BinaryIO, size: int, progress: Callable[[int], None] | None = None
+    ) -> StagedBlob:
+        """Encrypt exactly *size* bytes read from *source* (a file, an upload reassembled
+        from chunks, a member of a bundle) into a staged blob: sealed in memory when small,
+        else a private temp file of ciphertext only, fsynced. Raises LengthMismatch when the
+        stream holds fewer or more bytes; each caller says what that means for its input."""
+        data_key = aead.random_key()
+        if size <= INLINE_MAX:
+            content = _read_up_to(source, size + 1)
+            if len(content) != size:
+                raise LengthMismatch(len(content), size)
+            if progress is not None:
+                progress(len(content))
+            sealed = seal_small(content, data_key)
+            return StagedBlob(None, hashlib.sha256(content).digest(), size, data_key, sealed)
+        self.ensure_dirs()
+        temp = self.tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}"
+        try:
+            with open(open_private(temp), "wb", buffering=0) as out:
+                try:
+                    digest = encrypt_stream(source, out, data_key, size, progress=progress)
+                except SourceLengthChanged as exc:
+                    raise LengthMismatch(size + 1 if exc.grew else -1, size) from None
+                os.fsync(out.fileno())
+                written = os.fstat(out.fileno()).st_size
+            if written != ciphertext_length(size):
+                raise OSError(errno.EIO, "encrypted file has the wrong length")
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return StagedBlob(temp, digest, size, data_key)
 
     def install(self, staged: StagedBlob, ref: bytes) -> Path:
         """Rename a staged file blob into place; the caller fsyncs the returned directory."""

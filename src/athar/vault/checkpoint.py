@@ -27,6 +27,7 @@ from typing import Any
 
 from athar.crypto.identity import DeviceIdentity, fingerprint, verify_signature
 from athar.errors import InputError, IntegrityError
+from athar.vault.fsutil import atomic_write
 
 ED25519_ALG = b"\x01"
 FILE_TYPE = "athar.checkpoint/1"
@@ -92,7 +93,10 @@ class SignedCheckpoint:
         }
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        """Private (0600) and whole or not at all, like every file Athar writes."""
+        atomic_write(
+            path, (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
+        )
 
 
 def sign_checkpoint(cp: Checkpoint, identity: DeviceIdentity) -> SignedCheckpoint:
@@ -118,7 +122,7 @@ def open_note(note: str, vkey: str) -> SignedCheckpoint:
             continue
         try:
             raw = base64.b64decode(parts[2], validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, and non-ASCII text (a plain ValueError)
             continue
         if raw[:4] == kid and verify_signature(public_key, body.encode(), raw[4:]):
             good = True

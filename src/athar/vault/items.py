@@ -1,12 +1,19 @@
-"""The item projection: what `ls` and `show` list, rebuilt from item events."""
+"""The item projection: what `ls` and `show` list, rebuilt from item events.
+
+Files that arrived in a bundle are recorded inside ``event.imported`` wrappers; they are
+read through the wrapper, so an imported item keeps the id its origin device gave it
+(the id a later ``item.shredded`` from any device names) while its ``seq`` stays the
+wrapper's position here, which is where this vault keeps the file's key."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from athar.crypto.identity import fingerprint
-from athar.vault.events import SignedEvent
+from athar.errors import InputError
+from athar.vault.events import SignedEvent, unwrap
 
 ITEM_ADDED = "item.added"
 ITEM_SHREDDED = "item.shredded"
@@ -46,6 +53,7 @@ class Item:
 
 
 def item_from_event(seq: int, signed: SignedEvent) -> Item:
+    signed = unwrap(signed, f"event #{seq}")
     body = signed.event.body
     return Item(
         id=signed.id,
@@ -62,7 +70,8 @@ def item_from_event(seq: int, signed: SignedEvent) -> Item:
 
 def project_items(events: list[SignedEvent]) -> list[Item]:
     items: dict[str, Item] = {}
-    for seq, signed in enumerate(events):
+    for seq, outer in enumerate(events):
+        signed = unwrap(outer, f"event #{seq}")
         kind = signed.event.kind
         if kind == ITEM_ADDED:
             items[signed.id] = item_from_event(seq, signed)
@@ -71,3 +80,16 @@ def project_items(events: list[SignedEvent]) -> list[Item]:
             if target in items:
                 items[target] = replace(items[target], shredded=True)
     return list(items.values())
+
+
+def find_item(items: Iterable[Item], ident: str) -> Item:
+    """The one item whose id is *ident* or starts with it (6+ hex digits, as users type)."""
+    ident = ident.strip().lower()
+    if len(ident) < 6 or any(c not in "0123456789abcdef" for c in ident):
+        raise InputError("an item id is at least 6 hexadecimal characters: {id}", id=ident)
+    found = [i for i in items if i.id.startswith(ident)]
+    if not found:
+        raise InputError("no item with id {id}", id=ident)
+    if len(found) > 1:
+        raise InputError("{id} matches several items; give more characters", id=ident)
+    return found[0]

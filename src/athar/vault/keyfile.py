@@ -8,6 +8,11 @@ as associated data (so they cannot be weakened without breaking the seal). Every
 in the vault is sealed under keys derived from the master key, so destroying this one
 small file destroys access to everything: that is what `athar wipe` does.
 
+Optional fields (issue 10): "recovery", the master key sealed a second time under a key
+that exists only as paper shares (athar.vault.recovery), and "guard", the clear-text
+auto-wipe counter (athar.vault.duress). Every rewrite goes through save(), which also
+overwrites the old file's blocks; scrubbed() is what a duress unlock leaves behind.
+
 Nothing in this file names the device or its public key: a seized disk must not link
 its owner to evidence published with that key.
 """
@@ -18,11 +23,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from athar.crypto import aead
 from athar.crypto.identity import DeviceIdentity
 from athar.crypto.kdf import Argon2Params, stretch, subkey
-from athar.errors import AtharError, IntegrityError, VaultLocked, WrongPassphrase
+from athar.errors import AtharError, InputError, IntegrityError, VaultLocked, WrongPassphrase
 from athar.vault.fsutil import atomic_write
 
 FORMAT = "athar-vault-key/1"
@@ -60,14 +66,15 @@ def create(path: Path, passphrase: str, params: Argon2Params | None = None) -> U
     return keys
 
 
-def unlock(path: Path, passphrase: str) -> UnlockedKeys:
+def load(path: Path) -> dict[str, Any]:
+    """Read and shape-check the key file (no passphrase needed, nothing opened)."""
     try:
         document = json.loads(path.read_bytes())
-        if document.get("format") != FORMAT:
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise ValueError
-        params = Argon2Params.from_json(document["kdf"])
-        sealed_master = bytes.fromhex(document["master"])
-        sealed_identity = bytes.fromhex(document["identity"])
+        Argon2Params.from_json(document["kdf"])
+        bytes.fromhex(document["master"])
+        bytes.fromhex(document["identity"])
     except FileNotFoundError:
         raise VaultLocked(
             "the vault's key file is missing: the vault was wiped or is incomplete"
@@ -78,17 +85,98 @@ def unlock(path: Path, passphrase: str) -> UnlockedKeys:
         raise VaultLocked(
             "the vault's key file is unreadable: the vault was wiped or damaged"
         ) from None
-    kek = stretch(passphrase, params)
+    return document
+
+
+def passphrase_key(document: dict[str, Any], passphrase: str) -> bytes:
+    """The Argon2id step: the only slow part of unlocking, run once per key file."""
+    return stretch(passphrase, Argon2Params.from_json(document["kdf"]))
+
+
+def open_master(document: dict[str, Any], kek: bytes) -> bytes | None:
+    """The master key if *kek* opens the passphrase slot, else None."""
+    params = Argon2Params.from_json(document["kdf"])
     try:
-        master = aead.open_sealed(
-            kek, sealed_master, _master_ad(params), what="key file", cache=False
+        return aead.open_sealed(
+            kek, bytes.fromhex(document["master"]), _master_ad(params), what="key file", cache=False
         )
     except IntegrityError:
-        raise WrongPassphrase("wrong passphrase (nothing was changed)") from None
+        return None
+
+
+def keys_from_master(document: dict[str, Any], master: bytes) -> UnlockedKeys:
     blob = aead.open_sealed(
-        subkey(master, "identity"), sealed_identity, b"identity", what="identity"
+        subkey(master, "identity"),
+        bytes.fromhex(document["identity"]),
+        b"identity",
+        what="identity",
     )
     return UnlockedKeys(master, DeviceIdentity.from_bytes(blob[:64]), blob[64:])
+
+
+def unlock(path: Path, passphrase: str) -> UnlockedKeys:
+    document = load(path)
+    master = open_master(document, passphrase_key(document, passphrase))
+    if master is None:
+        raise WrongPassphrase("wrong passphrase (nothing was changed)")
+    return keys_from_master(document, master)
+
+
+def rewrap(path: Path, keys: UnlockedKeys, passphrase: str) -> None:
+    """Seal the master key under a new passphrase; every other slot is kept as it is."""
+    if not passphrase:
+        raise InputError("the passphrase must not be empty")
+    document = load(path)
+    params = Argon2Params.fresh()
+    document["kdf"] = params.to_json()
+    document["master"] = aead.seal(
+        stretch(passphrase, params), keys.master, _master_ad(params), cache=False
+    ).hex()
+    if isinstance(document.get("guard"), dict):
+        document["guard"]["failed"] = 0
+    save(path, document)
+
+
+# Fields that are not sealed key material: everything else is scrubbed by scrub().
+CLEAR_FIELDS = frozenset({"format", "kdf", "guard"})
+
+
+def _randomised(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return os.urandom(len(bytes.fromhex(value))).hex()
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: _randomised(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_randomised(v) for v in value]
+    return value
+
+
+def scrubbed(document: dict[str, Any]) -> dict[str, Any]:
+    """The same document with every sealed value replaced by random bytes of its length:
+    it looks like a key file whose passphrase is unknown, and opens with nothing."""
+    return {k: (v if k in CLEAR_FIELDS else _randomised(v)) for k, v in document.items()}
+
+
+def save(path: Path, document: dict[str, Any]) -> None:
+    """Replace the key file whole (a crash leaves the old one or the new one), then
+    overwrite the old file's blocks with random bytes: a rename alone would leave the old
+    sealed keys readable in freed blocks, where a forensic examiner could carve them."""
+    try:
+        old = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        old = None
+    try:
+        atomic_write(path, json.dumps(document, indent=1).encode())
+        if old is not None:
+            size = os.fstat(old).st_size
+            os.pwrite(old, os.urandom(max(size, 4096)), 0)
+            os.fsync(old)
+    finally:
+        if old is not None:
+            os.close(old)
 
 
 def destroy(path: Path) -> None:

@@ -6,6 +6,7 @@ vault.items() / vault.item(id)    -> Item
 vault.export(id, path)            decrypts, checking the hash before the file appears
 vault.events() / vault.checkpoint() / vault.prove(id)
 wipe(dir)                         destroys the key file; needs no passphrase
+set_decoy(vault, duress passphrase) / clear_decoy(vault)    see athar.vault.duress
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from athar.crypto.identity import b64, fingerprint
 from athar.errors import InputError, IntegrityError, VaultNotFound
-from athar.vault import keyfile, merkle
-from athar.vault.blobs import BlobStore, StagedBlob
+from athar.vault import duress, keyfile, merkle
+from athar.vault.blobs import BlobStore, LengthMismatch, StagedBlob
 from athar.vault.checkpoint import SignedCheckpoint
 from athar.vault.events import SignedEvent
 from athar.vault.fsutil import (
@@ -32,7 +34,14 @@ from athar.vault.fsutil import (
     private_mkdir,
     raise_if_disk_full,
 )
-from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, Item, item_from_event, project_items
+from athar.vault.items import (
+    ITEM_ADDED,
+    ITEM_SHREDDED,
+    Item,
+    find_item,
+    item_from_event,
+    project_items,
+)
 from athar.vault.keyfile import UnlockedKeys
 from athar.vault.ledger import Ledger
 from athar.vault.progress import Progress
@@ -137,8 +146,8 @@ class Vault:
     def open(cls, root: Path, passphrase: str) -> Vault:
         if not is_vault(root):
             raise VaultNotFound("no Athar vault at {path}", path=str(root))
-        keys = keyfile.unlock(root / KEY_FILE, passphrase)
-        return cls(root, keys)
+        opened, keys = duress.unlock(root, passphrase)
+        return cls(opened, keys)
 
     def close(self) -> None:
         self.ledger.close()
@@ -207,6 +216,25 @@ class Vault:
                 self.blobs.discard(staged)
         return report
 
+    def add_stream(
+        self, name: str, source: BinaryIO, size: int, note: str | None = None
+    ) -> AddResult:
+        """Encrypt and record *size* bytes read from *source* as an item called *name* (an
+        upload reassembled from chunks): the same commit as `add`, never plaintext on disk."""
+        try:
+            staged = self.blobs.stage_stream(source, size)
+        except LengthMismatch as exc:
+            if exc.got < size:
+                raise InputError(
+                    "{name}: the data ended before its announced {size} bytes", name=name, size=size
+                ) from None
+            raise InputError(
+                "{name}: the data runs past its announced {size} bytes", name=name, size=size
+            ) from None
+        report = AddReport()
+        self._commit([(Path(name), staged)], note, report, None)
+        return report.results[0]
+
     def _commit(
         self,
         batch: list[tuple[Path, StagedBlob]],
@@ -271,15 +299,7 @@ class Vault:
         return project_items(self.events())
 
     def item(self, ident: str) -> Item:
-        ident = ident.strip().lower()
-        if len(ident) < 6 or any(c not in "0123456789abcdef" for c in ident):
-            raise InputError("an item id is at least 6 hexadecimal characters: {id}", id=ident)
-        found = [i for i in self.items() if i.id.startswith(ident)]
-        if not found:
-            raise InputError("no item with id {id}", id=ident)
-        if len(found) > 1:
-            raise InputError("{id} matches several items; give more characters", id=ident)
-        return found[0]
+        return find_item(self.items(), ident)
 
     def read(self, item: Item) -> Iterator[bytes]:
         """Yield an item's plaintext, checked against its recorded hash at the end."""
@@ -406,4 +426,35 @@ def wipe(root: Path) -> float:
     return time.perf_counter() - started
 
 
-__all__ = ["AddReport", "AddResult", "Vault", "is_vault", "wipe"]
+def set_decoy(
+    vault: Vault, duress_passphrase: str, files: Sequence[Path] = (), note: str | None = None
+) -> AddReport:
+    """Create the decoy that the duress passphrase opens, filled with *files*."""
+    if duress.has_decoy(vault.root):
+        raise InputError("a decoy is already set; remove it first with: athar duress clear")
+    duress.check_distinct(vault.root, duress_passphrase)
+    spare = duress.decoy_root(vault.root)
+    if spare.exists():  # a half-made decoy from an interrupted run
+        shutil.rmtree(spare)
+    try:
+        with Vault.create(spare, duress_passphrase) as decoy:
+            return decoy.add(files, note) if files else AddReport()
+    except BaseException:
+        if spare.exists():
+            keyfile.destroy(spare / KEY_FILE)
+            shutil.rmtree(spare)
+        raise
+
+
+def clear_decoy(vault: Vault) -> bool:
+    """Remove the decoy (its key first); False if there was none."""
+    spare = duress.decoy_root(vault.root)
+    if not spare.exists():
+        return False
+    keyfile.destroy(spare / KEY_FILE)
+    shutil.rmtree(spare)
+    fsync_dir(vault.root)
+    return True
+
+
+__all__ = ["AddReport", "AddResult", "Vault", "clear_decoy", "is_vault", "set_decoy", "wipe"]
