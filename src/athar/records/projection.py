@@ -33,7 +33,7 @@ from athar.records.merge import (
 )
 from athar.records.store import history, links, meta, records, terms, vocab_terms
 from athar.records.vocab import Term, Vocabularies
-from athar.vault.events import SignedEvent
+from athar.vault.events import SignedEvent, unwrap
 
 _CHUNK = 500  # ids per IN (...) query
 _RECORD_COLUMNS = (
@@ -154,8 +154,8 @@ class Projection:
             return ApplyStats()
         todo = [
             self.change(seq, s)
-            for seq, s in batch
-            if seq > applied and s.event.kind in ev.ALL_KINDS
+            for seq, s in ((seq, unwrap(s)) for seq, s in batch if seq > applied)
+            if s.event.kind in ev.ALL_KINDS
         ]
         next_rid = int(self._meta(conn, "next_rid", "1"))
         merger = Merger(self.vocab, next_rid, lambda key: self._stored_term(conn, key), self.pg)

@@ -28,7 +28,7 @@ from athar.crypto.identity import DeviceIdentity, fingerprint
 from athar.errors import AtharError, IntegrityError
 from athar.vault import merkle
 from athar.vault.checkpoint import SignedCheckpoint
-from athar.vault.events import SignedEvent
+from athar.vault.events import IMPORTED_KIND, SignedEvent, unwrap
 from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, SHORT_ID
 from athar.vault.keyfile import UnlockedKeys
 from athar.vault.progress import Progress
@@ -92,8 +92,8 @@ Facts = tuple[int, bytes, bytes, int, str | None, str, str | None]
 class ChunkResult:
     facts: list[Facts] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    missing_keys: list[tuple[str, str]] = field(default_factory=list)  # (item id, where)
-    item_refs: list[bytes] = field(default_factory=list)
+    missing_keys: list[tuple[str, bytes, str]] = field(default_factory=list)  # id, ref, where
+    item_refs: list[tuple[str, bytes]] = field(default_factory=list)  # (item id, blob ref)
     blobs_checked: int = 0
     bytes_checked: int = 0
 
@@ -135,10 +135,24 @@ def check_chunk(vault: Vault, lo: int, hi: int) -> ChunkResult:
                 Problem(where, "signature does not verify (event edited or forged)")
             )
         ev = signed.event
-        target = str(ev.body.get("item")) if ev.kind == ITEM_SHREDDED else None
-        out.facts.append((seq, signed.leaf, ev.device, ev.dseq, ev.prev, ev.kind, target))
-        if ev.kind == ITEM_ADDED:
-            _check_item_blob(vault, seq, signed, blobs.get(seq), out)
+        real = signed
+        if ev.kind == IMPORTED_KIND:  # a foreign event carried in by athar.sync
+            try:
+                real = unwrap(signed, where)
+            except IntegrityError as exc:
+                out.problems.append(Problem(where, f"the carried event is unreadable: {exc}"))
+            else:
+                if real.event.kind == IMPORTED_KIND or not real.signature_valid():
+                    out.problems.append(
+                        Problem(where, "the carried event's signature does not verify")
+                    )
+        # The chain facts are the wrapper's (this device signed it); what it means for
+        # items (added, shredded) is the carried event's.
+        kind, body = real.event.kind, real.event.body
+        target = str(body.get("item")) if kind == ITEM_SHREDDED else None
+        out.facts.append((seq, signed.leaf, ev.device, ev.dseq, ev.prev, kind, target))
+        if kind == ITEM_ADDED:
+            _check_item_blob(vault, seq, real, blobs.get(seq), out)
     return out
 
 
@@ -158,10 +172,12 @@ def _check_item_blob(
     except ValueError:
         out.problems.append(Problem(f"event #{seq}", "item event lacks a valid sha256 or size"))
         return
-    out.item_refs.append(ref)
+    out.item_refs.append((signed.id, ref))
     where = f"item {signed.id[:SHORT_ID]} ({body.get('name', '')})"
     if stored is None or stored[0] != ref:
-        out.missing_keys.append((signed.id, where))  # fine if a later event shredded it
+        # Fine if a later event shredded it, or if the same content arrived first as
+        # another item (a bundle can carry a file this vault already holds).
+        out.missing_keys.append((signed.id, ref, where))
         return
     try:
         out.bytes_checked += vault.check_blob(ref, stored[1], stored[2], sha256, size, where)
@@ -366,12 +382,13 @@ def audit(
     shredded = {f[6] for f in facts if f[5] == ITEM_SHREDDED}
     added = sum(1 for f in facts if f[5] == ITEM_ADDED)
     report.items = added - len(shredded)
-    for c in chunks:
-        for item_id, where in c.missing_keys:
-            if item_id not in shredded:
-                report.problem(where, "its key is missing")
-    item_refs = {r for c in chunks for r in c.item_refs}
+    item_refs = {r for c in chunks for _, r in c.item_refs}
+    shredded_refs = {r for c in chunks for i, r in c.item_refs if i in shredded}
     key_refs = {bytes(r) for (r,) in vault.ledger.conn.execute("SELECT ref FROM blob_keys")}
+    for c in chunks:
+        for item_id, ref, where in c.missing_keys:
+            if item_id not in shredded and ref not in shredded_refs and ref not in key_refs:
+                report.problem(where, "its key is missing")
     if key_refs - item_refs:
         report.problem("blob keys", f"{len(key_refs - item_refs)} keys belong to no recorded item")
     stray = vault.blobs.stored_refs() - key_refs

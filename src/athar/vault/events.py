@@ -175,11 +175,11 @@ def parse_essentials(entry: bytes, where: str = "event") -> tuple[str, bytes, di
     no leaf hash, no objects built (a rebuild reads a million events)."""
     try:
         _, _, data = _payload(entry, where)
-        return (
-            _field(data, "kind", str, where),
-            _device_key(_field(data, "device", str, where)),
-            _field(data, "body", dict, where),
-        )
+        kind = _field(data, "kind", str, where)
+        body = _field(data, "body", dict, where)
+        if kind == IMPORTED_KIND:  # seen as the origin device made it (athar.sync)
+            return parse_essentials(inner_entry(body, where), where)
+        return (kind, _device_key(_field(data, "device", str, where)), body)
     except IntegrityError:
         raise
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -207,3 +207,26 @@ def parse_entry(entry: bytes, where: str = "event") -> SignedEvent:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise IntegrityError("{where} is not a well-formed signed event", where=where) from None
     return SignedEvent(entry=entry, event=event, payload=payload, signature=signature)
+
+
+# -- events carried in from another device (athar.sync) ------------------------------
+# The receiving device appends a wrapper it signs itself, holding the origin's entry
+# byte for byte; the ledger's own chain, Merkle tree and audit stay single-signer, and
+# readers that care about content (projections) look through the wrapper.
+IMPORTED_KIND = "event.imported"
+
+
+def inner_entry(body: dict[str, Any], where: str = "event") -> bytes:
+    entry = body.get("entry")
+    if not isinstance(entry, str):
+        raise IntegrityError(
+            "{where}: field {name} is missing or malformed", where=where, name="entry"
+        )
+    return entry.encode("utf-8")
+
+
+def unwrap(signed: SignedEvent, where: str = "event") -> SignedEvent:
+    """The event as its origin device signed it (itself when it was made here)."""
+    if signed.event.kind != IMPORTED_KIND:
+        return signed
+    return parse_entry(inner_entry(signed.event.body, where), where)

@@ -21,7 +21,7 @@ from athar.crypto.identity import fingerprint
 from athar.errors import InputError
 from athar.vault import merkle
 from athar.vault.checkpoint import SignedCheckpoint, open_note
-from athar.vault.events import parse_entry
+from athar.vault.events import parse_entry, unwrap
 from athar.vault.vault import PROOF_TYPE
 
 
@@ -66,12 +66,13 @@ def check_proof(
         embedded_cp = open_note(str(embedded["note"]), str(embedded["verifier_key"]))
     except (KeyError, TypeError, ValueError, binascii.Error):
         raise InputError("the proof file is malformed") from None
-    signed = parse_entry(entry)
+    outer = parse_entry(entry)  # the ledger leaf: the item's event, or a wrapper carrying it
+    signed = unwrap(outer)  # an item that arrived in a bundle is proved as its origin signed it
     report.item = dict(signed.event.body)
     report.event_id = signed.id
     report.event_signer = fingerprint(signed.event.device)
     report.index, report.tree_size = index, size
-    if not signed.signature_valid():
+    if not outer.signature_valid() or not signed.signature_valid():
         fail("the event's signature does not verify")
     cp = trusted or embedded_cp
     report.checkpoint_signer = fingerprint(cp.public_key)

@@ -1,0 +1,1 @@
+"""Moving evidence between devices: bundles, receipts, membership (issue 5)."""
