@@ -19,9 +19,10 @@ PREFIXES = {
     "claim": "clm",
     "missing": "mis",
     "status": "sts",
+    "verification": "ver",
 }
 TYPE_OF_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
-_ID = re.compile(r"(inc|per|src|tes|clm|mis|sts)-[a-z2-7]{16}")
+_ID = re.compile(r"(inc|per|src|tes|clm|mis|sts|ver)-[a-z2-7]{16}")
 _LENGTH = 16
 
 

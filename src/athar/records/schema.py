@@ -110,6 +110,8 @@ INCIDENT = RecordType(
         *_casualties("killed"),
         *_casualties("injured"),
         Field("grading", TERM, vocabulary="grading", label="Grading"),
+        # Marks an incident for publication; `athar publish` still redacts and asks.
+        Field("publish", BOOL, label="Marked for publication"),
     ),
     required=(("title.ar", "title.en"),),
     links={
@@ -239,7 +241,31 @@ MISSING = RecordType(
     parent_field="person",
 )
 
+# One per vault item (its id is derived from the item's), following the Berkeley
+# Protocol's source / technical / content analysis: a check per question, the overall
+# status, and the verifier's reasoning. Every edit is a signed event like any record's.
+CHECKS = ("provenance", "source", "date", "location", "content")
+
+VERIFICATION = RecordType(
+    "verification",
+    "Verification",
+    _fields(
+        Field("item", TEXT, label="Item"),
+        Field("status", TERM, vocabulary="verification_status", label="Verification status"),
+        *(
+            Field(f"check.{c}", TERM, vocabulary="check_result", label=f"Check: {c}")
+            for c in CHECKS
+        ),
+        Field("reasoning", LONGTEXT, label="Reasoning"),
+        Field("verifier", TEXT, label="Verifier"),
+        Field("date", DATE, label="Date of the decision"),
+    ),
+    required=(("item",), ("status",)),
+    links={"corroborating": "item", "source": "source", "incident": "incident"},
+    date_field="date",
+)
+
 TYPES: dict[str, RecordType] = {
-    t.name: t for t in (INCIDENT, PERSON, STATUS, SOURCE, TESTIMONY, CLAIM, MISSING)
+    t.name: t for t in (INCIDENT, PERSON, STATUS, SOURCE, TESTIMONY, CLAIM, MISSING, VERIFICATION)
 }
 DELETED = "deleted"  # a reserved field: true hides the record; history keeps everything

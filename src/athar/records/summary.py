@@ -8,6 +8,7 @@ from typing import Any
 from athar.records import ids, schema, textnorm
 from athar.records.schema import RecordType
 from athar.records.vocab import Vocabularies
+from athar.vault.items import SHORT_ID
 
 _NAME_ORDER = ("given", "father", "grandfather", "family")
 
@@ -47,6 +48,9 @@ def title(kind: RecordType, data: dict[str, Any]) -> str:
         return str(data.get("person", ""))
     if name == "status":
         return str(data.get("status", ""))
+    if name == "verification":
+        item = str(data.get("item", ""))[:SHORT_ID]
+        return f"Verification of {item}: {data.get('status', '')}".rstrip(": ")
     return ""
 
 

@@ -1,19 +1,21 @@
 """The matching rule for pictures: which hash pairs count as "the same picture".
 
-A picture is stored as its plain PDQ hash, the hash of its content without bars, and
-ARCHIVE_REGIONS; it is looked up with the 8 rotations/flips of the first two and the
-finer PROBE_REGIONS (see ``phash``). A pair of hashes is evidence only when the two
-describe parts of the pictures that can coincide:
+A picture is stored as its plain PDQ hash, its Lanczos-reduced hash, the hash of its
+content without bars, ARCHIVE_REGIONS and the stored lattice; it is looked up with the 8
+rotations/flips of the whole and the core, the finer PROBE_REGIONS and the probe lattice
+(see ``phash``). A pair of hashes is evidence only when the two describe parts of the
+pictures that can coincide:
 
 * whole or core against whole or core (any rotation/flip): plain PDQ, bars removed;
 * whole or core against a region: one picture is a crop of the other;
-* region against region of the same family (centre with centre, left with left...):
-  both were cropped, by different amounts.
+* region against region of the same family (centre with centre, left with left,
+  lattice with lattice): both were cropped, by different amounts.
 
 Every accepted pair must be within PDQ_MATCH_THRESHOLD (31): regions are PDQ hashes of
-real picture content, and in benchmarks/bench_neardup.py no accepted pair between a
-query and an item made from another photograph came within 63 bits (599,640 query x
-item pairs), so regions need no stricter threshold than whole pictures.
+real picture content, and in two runs of benchmarks/bench_neardup.py no accepted pair
+between a query and an item made from another photograph came within 59 bits (1,072,260
+and 1,608,390 query x item pairs, about 29 stored and 125 probe hashes per picture), so
+regions need no stricter threshold than whole pictures.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ MAX_ITEM_ID = (1 << (63 - KIND_BITS)) - 1
 
 
 def _family(kind: int) -> str:
-    return Kind(kind).name[0] if Kind(kind).is_region else "W"  # W: whole or core
+    if not Kind(kind).is_region:
+        return "W"  # whole or core
+    letter = Kind(kind).name[0]
+    return "G" if letter == "P" else letter  # lattice probes against stored lattice
 
 
 def compatible(query_kind: int, stored_kind: int) -> bool:
@@ -43,14 +48,18 @@ def compatible(query_kind: int, stored_kind: int) -> bool:
 
 
 def _compatibility_table() -> npt.NDArray[np.bool_]:
-    table = np.zeros((1 << KIND_BITS, 1 << KIND_BITS), dtype=bool)
+    # stored kinds fit in KIND_BITS; probe-only kinds (the lattice's P_*) go up to 255
+    table = np.zeros((256, 1 << KIND_BITS), dtype=bool)
     for q in Kind:
         for s in Kind:
-            table[q, s] = compatible(q, s)
+            if s < 1 << KIND_BITS:
+                table[q, s] = compatible(q, s)
     return table
 
 
 _COMPATIBLE = _compatibility_table()
+_IS_REGION = np.zeros(256, dtype=bool)
+_IS_REGION[[int(k) for k in Kind if k.is_region]] = True
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,7 @@ def _best_per_item(
     stored_kind: npt.NDArray[np.int64],
 ) -> list[Match]:
     # whole-picture evidence first (it is the stronger claim), then the smallest distance
-    region = (query_kind >= Kind.C98) | (stored_kind >= Kind.C98)
+    region = _IS_REGION[query_kind] | _IS_REGION[stored_kind]
     order = np.lexsort((dist, region, items))
     seen: set[int] = set()
     out: list[Match] = []
