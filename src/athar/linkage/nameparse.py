@@ -420,7 +420,8 @@ def _family_last(names: list[_Unit], flags: list[str]) -> list[_Unit]:
     uppers = [
         u
         for u in names
-        if all(_is_upper_family(w) for w in u.words) and not canonical_given(u.text)
+        if all(_is_upper_family(w) for w in u.words)
+        and (not canonical_given(u.text) or fold_word(u.words[0]) in ("al", "el"))
     ]
     if uppers and len(uppers) < len(names) and token_script(uppers[0].words[0]) == "latin":
         flags.append("capitals")

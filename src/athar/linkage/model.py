@@ -1,0 +1,463 @@
+"""The Splink model: comparisons, blocking, training, scoring.
+
+Fellegi-Sunter as Splink implements it. Every comparison starts from hand-set m and u
+probabilities (so a list too small to train on is still scored sensibly), then u is
+estimated by random sampling and m by EM over several blocking rules: a column used to
+block an EM session gets no m estimate in that session, so the sessions block on
+different columns. Convergence is checked here from the iteration history, not taken
+from Splink's log line (which it also prints when the iteration cap was hit).
+
+Name parts are compared on the project's own forms (features.py): the same normalised
+spelling (with term-frequency adjustment: محمد agreeing says less than زهير), the same
+variant-table name, two different known names (محمد / محمود: strong evidence against,
+however close the letters), the same cross-script key, then Jaro-Winkler levels on keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
+
+Backend = Literal["duckdb", "spark"]
+MAX_ITERATIONS = 25
+EM_CONVERGENCE = 1e-4
+MIN_TRAIN_ROWS = 200  # smaller lists are scored with the starting values
+LAMBDA_RECALL = 0.6  # share of true pairs the deterministic rules are assumed to find
+
+
+def _name_levels(part: str, *, tf: bool) -> list[Any]:
+    import splink.comparison_level_library as cll
+
+    key, norm, nid = f"{part}_key", f"{part}_norm", f"{part}_id"
+    return [
+        cll.NullLevel(key),
+        cll.ExactMatchLevel(norm, term_frequency_adjustments=tf).configure(
+            m_probability=0.75, u_probability=0.02
+        ),
+        cll.ExactMatchLevel(nid).configure(m_probability=0.1, u_probability=0.005),
+        cll.CustomLevel(
+            f'"{nid}_l" IS NOT NULL AND "{nid}_r" IS NOT NULL AND "{nid}_l" <> "{nid}_r"',
+            label_for_charts="two different known names",
+            base_dialect_str="duckdb",  # translated for Spark, where "x" is a string
+        ).configure(m_probability=0.0001, u_probability=0.9),
+        cll.ExactMatchLevel(key).configure(m_probability=0.07, u_probability=0.004),
+        cll.JaroWinklerLevel(key, 0.92).configure(m_probability=0.04, u_probability=0.01),
+        cll.JaroWinklerLevel(key, 0.85).configure(m_probability=0.02, u_probability=0.02),
+        cll.ElseLevel().configure(m_probability=0.01, u_probability=0.9),
+    ]
+
+
+def comparisons(plain: bool = False) -> list[Any]:
+    """The project's comparisons; `plain=True` gives the baseline that compares the
+    raw written parts with plain string levels (for the benchmark)."""
+    import splink.comparison_library as cl
+
+    if plain:
+        return [
+            cl.JaroWinklerAtThresholds(f"{p}_raw", [0.92, 0.85])
+            for p in ("given", "father", "grandfather", "family", "mother")
+        ] + _other_comparisons()
+    out = [
+        cl.CustomComparison(_name_levels(p, tf=p in ("given", "family")), output_column_name=p)
+        for p in ("given", "father", "grandfather", "family", "mother")
+    ]
+    return out + _other_comparisons()
+
+
+def _other_comparisons() -> list[Any]:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return [
+        cl.CustomComparison(
+            [
+                cll.NullLevel("source"),
+                cll.ExactMatchLevel("source").configure(m_probability=0.05, u_probability=0.3),
+                cll.ElseLevel().configure(m_probability=0.95, u_probability=0.7),
+            ],
+            output_column_name="source",
+        ),
+        cl.CustomComparison(
+            [
+                cll.NullLevel("sex"),
+                cll.ExactMatchLevel("sex").configure(m_probability=0.98, u_probability=0.6),
+                cll.ElseLevel().configure(m_probability=0.02, u_probability=0.4),
+            ],
+            output_column_name="sex",
+        ),
+        cl.CustomComparison(
+            [
+                cll.NullLevel("birth_year"),
+                cll.ExactMatchLevel("birth_year").configure(m_probability=0.6, u_probability=0.02),
+                cll.AbsoluteDifferenceLevel("birth_year", 1).configure(
+                    m_probability=0.2, u_probability=0.04
+                ),
+                cll.AbsoluteDifferenceLevel("birth_year", 2).configure(
+                    m_probability=0.12, u_probability=0.04
+                ),
+                cll.AbsoluteDifferenceLevel("birth_year", 5).configure(
+                    m_probability=0.05, u_probability=0.1
+                ),
+                cll.ElseLevel().configure(m_probability=0.01, u_probability=0.8),
+            ],
+            output_column_name="birth_year",
+        ),
+        cl.CustomComparison(
+            [
+                cll.NullLevel("death_day"),
+                cll.ExactMatchLevel("death_day").configure(m_probability=0.6, u_probability=0.005),
+                cll.AbsoluteDifferenceLevel("death_day", 3).configure(
+                    m_probability=0.2, u_probability=0.003
+                ),
+                cll.AbsoluteDifferenceLevel("death_day", 10).configure(
+                    m_probability=0.1, u_probability=0.008
+                ),
+                cll.AbsoluteDifferenceLevel("death_day", 60).configure(
+                    m_probability=0.05, u_probability=0.05
+                ),
+                cll.ElseLevel().configure(m_probability=0.05, u_probability=0.94),
+            ],
+            output_column_name="death_day",
+        ),
+        cl.CustomComparison(
+            [
+                cll.CustomLevel(
+                    "(place_key_l IS NULL OR place_key_r IS NULL) "
+                    "AND (governorate_l IS NULL OR governorate_r IS NULL)",
+                    label_for_charts="place missing",
+                    base_dialect_str="duckdb",
+                ).configure(is_null_level=True),
+                cll.ExactMatchLevel("place_key").configure(m_probability=0.6, u_probability=0.03),
+                cll.JaroWinklerLevel("place_key", 0.9).configure(
+                    m_probability=0.1, u_probability=0.01
+                ),
+                cll.ExactMatchLevel("governorate").configure(m_probability=0.25, u_probability=0.1),
+                cll.ElseLevel().configure(m_probability=0.05, u_probability=0.86),
+            ],
+            output_column_name="place",
+        ),
+    ]
+
+
+def blocking_rules(plain: bool = False) -> list[Any]:
+    """Pairs worth scoring. Each rule is a way two spellings of one person still share
+    something exactly; together they keep recall high (a pair found by any rule is
+    scored once). Skeletons (the key's consonants) survive vowel and ع spellings."""
+    from splink import block_on
+
+    if plain:
+        return [
+            block_on("given_raw", "family_raw"),
+            block_on("given_raw", "father_raw"),
+            block_on("family_raw", "father_raw"),
+            block_on("family_raw", "death_day"),
+        ]
+    return [
+        block_on("given_skel", "family_skel"),
+        block_on("given_id", "family_skel"),
+        block_on("given_skel", "father_skel"),
+        block_on("family_skel", "father_skel"),
+        block_on("father_skel", "grandfather_skel", "birth_year"),
+        block_on("family_skel", "death_day"),
+        block_on("given_skel", "death_day"),
+        block_on("father_skel", "mother_skel"),
+    ]
+
+
+def _deterministic_rules(plain: bool) -> list[Any]:
+    """Pairs that are almost surely one person, to estimate how many pairs match."""
+    from splink import block_on
+
+    if plain:
+        return [block_on("given_raw", "father_raw", "family_raw", "birth_year")]
+    return [
+        block_on("given_norm", "father_norm", "family_norm"),
+        block_on("given_key", "family_key", "birth_year", "death_day"),
+    ]
+
+
+def _em_rules(plain: bool) -> list[Any]:
+    from splink import block_on
+
+    if plain:
+        return [block_on("given_raw", "family_raw"), block_on("family_raw", "death_day")]
+    # Not father + date or family + year of birth: those blocks are full of brothers
+    # and sisters, whom EM would take for the "match" class (they agree on everything
+    # but the given name), teaching it that a different given name means little.
+    return [
+        block_on("given_skel", "family_skel"),
+        block_on("birth_year", "death_day"),
+        block_on("given_skel", "birth_year"),
+    ]
+
+
+def prior(n_records: int) -> float:
+    """The starting probability that two records match: lists name most people once or
+    twice, so about one pair per record of the n(n-1)/2 is a match. Training replaces it
+    with an estimate from the lists; small lists keep it."""
+    return min(0.3, max(1e-9, 1.0 / max(n_records, 1)))
+
+
+def settings(plain: bool = False, explain: bool = False, n_records: int = 100_000) -> Any:
+    from splink import SettingsCreator
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=comparisons(plain),
+        blocking_rules_to_generate_predictions=blocking_rules(plain),
+        probability_two_random_records_match=prior(n_records),
+        max_iterations=MAX_ITERATIONS,
+        em_convergence=EM_CONVERGENCE,
+        retain_intermediate_calculation_columns=explain,
+        retain_matching_columns=False,
+    )
+
+
+@dataclass
+class Training:
+    """What training did, saved with the run's parameters."""
+
+    trained: bool = False
+    degenerate: bool = False  # the lists name too few people to estimate anything
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        return all(s["converged"] for s in self.sessions)
+
+
+def db_api(backend: Backend, spark: Any = None) -> Any:
+    if backend == "spark":
+        from splink import SparkAPI
+
+        # persist, not checkpoint: intermediate tables stay in the executors' memory
+        # (spilling as Spark must) instead of being written out as files of names.
+        return SparkAPI(  # type: ignore[no-untyped-call]
+            spark_session=spark or spark_session(),
+            break_lineage_method="persist",
+            num_partitions_on_repartition=2,
+        )
+    from splink import DuckDBAPI
+
+    return DuckDBAPI()
+
+
+def spark_session() -> Any:
+    """Local Spark with as many cores as the machine has, the similarity UDF jar on its
+    class path, quiet logs and no web UI (no listening port)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
+
+    # Spark's scratch and warehouse folders hold names while it runs: one private (0700)
+    # folder for this process, removed at exit, never the current directory
+    scratch = tempfile.mkdtemp(prefix="athar-spark-")
+    atexit.register(shutil.rmtree, scratch, True)
+    session = (
+        SparkSession.builder.master("local[*]")
+        .appName("athar-linkage")
+        .config("spark.jars", similarity_jar_location())
+        .config("spark.local.dir", scratch)
+        .config("spark.sql.warehouse.dir", f"{scratch}/warehouse")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "4")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.driver.memory", "4g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def linker(
+    frame: pd.DataFrame,
+    backend: Backend = "duckdb",
+    plain: bool = False,
+    spark: Any = None,
+    explain: bool = False,
+    trained: dict[str, Any] | None = None,
+) -> Any:
+    """A Splink linker over *frame*: a new model, or one saved by an earlier run."""
+    from splink import Linker
+
+    api = db_api(backend, spark)
+    if backend == "spark":
+        session = spark or spark_session()
+        clean = frame.astype(object).where(frame.notna(), None)
+        table = api.register(session.createDataFrame(clean), dataset_display_name="records")
+    else:
+        table = api.register(frame, dataset_display_name="records")
+    logging.getLogger("splink").setLevel(logging.ERROR)  # its notes are not for our users
+    link = Linker(table, settings(plain, explain, len(frame)), log_level=None)
+    if trained is not None:
+        load_parameters(link, trained)
+    return link
+
+
+def load_parameters(link: Any, trained: dict[str, Any]) -> None:
+    """Put a saved model's m and u probabilities into *link*, level by level.
+
+    The saved JSON's SQL is in the dialect of the backend that trained it (DuckDB quotes
+    names with ", Spark with `), so the comparisons are rebuilt for this backend and
+    only the numbers are carried over; the two must describe the same comparisons."""
+    obj = link._settings_obj
+    saved = trained.get("comparisons", [])
+    if len(saved) != len(obj.comparisons):
+        raise ValueError("the saved model has other comparisons than this version's")
+    for comparison, stored in zip(obj.comparisons, saved, strict=True):
+        levels = stored.get("comparison_levels", [])
+        if len(levels) != len(comparison.comparison_levels):
+            raise ValueError("the saved model has other comparison levels than this version's")
+        for level, values in zip(comparison.comparison_levels, levels, strict=True):
+            if level.is_null_level:
+                continue
+            for name in ("m_probability", "u_probability"):
+                if isinstance(values.get(name), (int, float)):
+                    setattr(level, name, float(values[name]))
+    prior = trained.get("probability_two_random_records_match")
+    if isinstance(prior, (int, float)):
+        obj._probability_two_random_records_match = float(prior)
+
+
+def train(
+    link: Any, n_rows: int, plain: bool = False, seed: int = 42, empty: frozenset[str] = frozenset()
+) -> Training:
+    """Estimate u by sampling and m by EM; record each session's iterations and whether
+    it converged (the largest parameter change fell under EM_CONVERGENCE before the
+    iteration cap)."""
+    out = Training()
+    if n_rows < MIN_TRAIN_ROWS:
+        out.notes.append(("too few records to estimate parameters: starting values used", {}))
+        return out
+    max_pairs = min(5e6, max(1e5, n_rows * 20.0))
+    try:
+        link.training.estimate_probability_two_random_records_match(
+            _deterministic_rules(plain), recall=LAMBDA_RECALL
+        )
+    except Exception as exc:
+        out.notes.append(
+            (
+                "the share of matching pairs could not be estimated ({error}); "
+                "the starting value was used",
+                {"error": type(exc).__name__},
+            )
+        )
+    link.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    if _few_people(link):
+        out.notes.append(
+            (
+                "random pairs of records mostly agree on the name: the lists seem to name "
+                "very few people, so the starting values were used",
+                {},
+            )
+        )
+        out.degenerate = True
+        return out
+    for rule in _em_rules(plain):
+        sql = _rule_sql(rule)
+        if any(f'"{column}"' in sql for column in empty):
+            # A block on a column no record fills has no pairs; Splink would then drop
+            # that column's comparison from the model altogether.
+            out.notes.append(
+                (
+                    "an EM session found nothing to learn from and was skipped ({rule})",
+                    {"rule": sql},
+                )
+            )
+            continue
+        saved = copy.deepcopy(link._settings_obj.core_model_settings)
+        try:
+            session = link.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True
+            )
+        except ValueError:
+            # Splink 5 raises when an M step gives some level m = 0 (never observed among
+            # that block's likely matches), leaving the model without the comparisons
+            # the block used: put the model back as it was before the session.
+            link._settings_obj.core_model_settings = saved
+            link._populate_m_u_from_trained_values()
+            out.notes.append(
+                (
+                    "an EM session was skipped: a comparison level never occurs among "
+                    "the likely matches of its block ({rule})",
+                    {"rule": _rule_sql(rule)},
+                )
+            )
+            continue
+        history = session._core_model_settings_history
+        iterations = max(0, len(history) - 1)
+        change = _last_change(session)
+        out.sessions.append(
+            {
+                "blocking_rule": _rule_sql(rule),
+                "iterations": iterations,
+                "last_max_change": change,
+                "converged": change is not None and change < EM_CONVERGENCE,
+            }
+        )
+    out.trained = bool(out.sessions)
+    return out
+
+
+def _few_people(link: Any) -> bool:
+    """Random pairs agree on the given and the family name more often than not: EM would
+    find no non-matches to learn from (a list where every row is the same person)."""
+    agree = {}
+    for comparison in link._settings_obj.comparisons:
+        if comparison.output_column_name not in ("given", "family"):
+            continue
+        levels = comparison._comparison_levels_excluding_null
+        # every level but "two different known names" and "all other" says "alike"
+        alike = [lv for i, lv in enumerate(levels) if i != 2 and not lv._is_else_level]
+        agree[comparison.output_column_name] = sum(
+            lv.u_probability for lv in alike if isinstance(lv.u_probability, float)
+        )
+    return len(agree) == 2 and min(agree.values()) > 0.5
+
+
+def _rule_sql(rule: Any) -> str:
+    try:
+        return str(rule.get_blocking_rule("duckdb").blocking_rule_sql)
+    except Exception:
+        return str(rule)
+
+
+def _last_change(session: Any) -> float | None:
+    """The largest change of any m probability (or λ) in the last iteration."""
+    history = session._core_model_settings_history
+    if len(history) < 2:
+        return None
+    before, after = history[-2], history[-1]
+    change = float(
+        abs(
+            after.probability_two_random_records_match - before.probability_two_random_records_match
+        )
+    )
+    for ca, cb in zip(before.comparisons, after.comparisons, strict=False):
+        for la, lb in zip(
+            ca._comparison_levels_excluding_null,
+            cb._comparison_levels_excluding_null,
+            strict=False,
+        ):
+            ma, mb = la.m_probability, lb.m_probability
+            if isinstance(ma, float) and isinstance(mb, float) and not math.isnan(ma - mb):
+                change = max(change, abs(ma - mb))
+    return change
+
+
+def predict(link: Any, threshold: float) -> pd.DataFrame:
+    """Scored pairs at or above *threshold*: unique_id_l, unique_id_r, match_probability."""
+    result = link.inference.predict(threshold_match_probability=threshold)
+    frame = result.as_pandas_dataframe()
+    return frame[["unique_id_l", "unique_id_r", "match_probability"]]
