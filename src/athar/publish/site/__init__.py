@@ -1,0 +1,1 @@
+"""The static, bilingual report site (`athar publish site`)."""
