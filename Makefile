@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench fuzz clean
 
 $(STAMP): requirements.lock pyproject.toml scripts/system-deps
 	@scripts/system-deps
@@ -15,8 +15,10 @@ $(STAMP): requirements.lock pyproject.toml scripts/system-deps
 	$(BIN)/pip install -q --no-deps -e .
 	@touch $(STAMP)
 
+# the command-line walk-through, then the web application on a synthetic demo dataset
 demo: $(STAMP)
 	$(BIN)/athar demo
+	$(BIN)/athar serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -30,8 +32,12 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# a bounded fuzzing campaign over every parser of outside input (figures in fuzz/out/)
+fuzz: $(STAMP)
+	$(BIN)/python fuzz/run.py --minutes 10
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) athar-demo
+	rm -rf $(VENV) athar-demo athar-demo-web

@@ -67,6 +67,8 @@ def test_check_proof_works_without_vault_or_passphrase(cli, sample_files, tmp_pa
     cp, proof = tmp_path / "cp.json", tmp_path / "proof.json"
     cli("checkpoint", "-o", str(cp))
     cli("prove", item["id"], "-o", str(proof))
+    # A proof names the file and its SHA-256: both outputs are private to the user.
+    assert (cp.stat().st_mode & 0o777, proof.stat().st_mode & 0o777) == (0o600, 0o600)
     # A fresh process with no vault, no passphrase, in another folder.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATHAR_")}
     elsewhere = tmp_path / "elsewhere"

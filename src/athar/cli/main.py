@@ -13,7 +13,16 @@ import typer
 from rich.table import Table
 
 from athar import __version__
-from athar.cli import estimate_cmds, records_cmds
+from athar.cli import (
+    bundle_cmds,
+    estimate_cmds,
+    link_cmds,
+    publish_cmds,
+    records_cmds,
+    security_cmds,
+    verify_cmds,
+    web_cmds,
+)
 from athar.cli.context import Bar, Ctx, open_vault, resolve_vault, run_guarded
 from athar.crypto.identity import fingerprint
 from athar.errors import InputError
@@ -21,6 +30,7 @@ from athar.i18n import pick_language
 from athar.records import ids
 from athar.vault.audit import audit
 from athar.vault.checkpoint import load_checkpoint_file
+from athar.vault.fsutil import atomic_write
 from athar.vault.items import Item
 from athar.vault.proofs import check_proof, load_proof
 from athar.vault.vault import AddResult, Vault, wipe
@@ -109,8 +119,12 @@ def add(
 ) -> None:
     """Encrypt files into the vault and record each in the signed ledger."""
     ctx = _ctx(context, json_out)
-    with _open(ctx) as vault, ctx.progress("Encrypting") as bar:
-        report = run_guarded(ctx, vault.add, paths, note, bar, lambda r: _result_line(ctx, bar, r))
+    with _open(ctx) as vault:
+        with ctx.progress("Encrypting") as bar:
+            report = run_guarded(
+                ctx, vault.add, paths, note, bar, lambda r: _result_line(ctx, bar, r)
+            )
+        analysed = verify_cmds.ingest_added(ctx, vault, report)
     summary = {
         "added": report.count("added"),
         "duplicate": report.count("duplicate"),
@@ -122,6 +136,9 @@ def add(
                 "ok": summary["skipped"] == 0,
                 **summary,
                 "results": [r.to_json() for r in report.results],
+                "similar": {
+                    a.item.id: [s.to_json() for s in a.similar] for a in analysed if a.similar
+                },
             }
         )
     else:
@@ -264,7 +281,10 @@ def prove(
         item = run_guarded(ctx, vault.item, item_id)
         trusted = run_guarded(ctx, load_checkpoint_file, at) if at else None
         proof = run_guarded(ctx, vault.prove, item, trusted)
-    output.write_text(json.dumps(proof, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # private: a proof names the item's file and its SHA-256
+    run_guarded(
+        ctx, atomic_write, output, (json.dumps(proof, indent=2, ensure_ascii=False) + "\n").encode()
+    )
     if ctx.json:
         ctx.emit_json({"ok": True, "path": str(output), "tree_size": proof["tree_size"]})
     else:
@@ -415,6 +435,12 @@ def wipe_cmd(
 
 records_cmds.register(app)
 estimate_cmds.register(app)
+bundle_cmds.register(app)
+link_cmds.register(app)
+verify_cmds.register(app)
+publish_cmds.register(app)
+security_cmds.register(app)
+web_cmds.register(app)
 
 
 def _no_core_dumps() -> None:
