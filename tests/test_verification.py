@@ -83,6 +83,12 @@ def test_an_item_cannot_corroborate_itself_or_be_replaced(tmp_path: Path, record
     item, other = _items(records.vault, tmp_path, 2)
     with pytest.raises(AtharError, match="corroborate itself"):
         verification.set_verdict(records, item, {"status": "disputed"}, corroborating=[item])
+    assert verification.get(records, item) is None  # refused before anything was written
+    verification.set_verdict(
+        records, item, {"check.date": "consistent", "check.content": "consistent"}
+    )
+    view = verification.get(records, item)  # two checks with one result: one search term
+    assert view is not None
     with pytest.raises(AtharError, match="cannot be changed"):
         verification.set_verdict(records, item, {"item": other.id})
 

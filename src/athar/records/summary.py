@@ -118,7 +118,7 @@ def term_rows(kind: RecordType, data: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         vocabulary, many = spec
         out.extend((vocabulary, term) for term in (value if many else [value]))
-    return out
+    return list(dict.fromkeys(out))  # two fields may share a term (check.date, check.content)
 
 
 def search_terms(

@@ -54,6 +54,8 @@ def set_verdict(
     fields = _fields(raw)
     if "item" in fields and fields["item"] != item.id:
         raise InputError("the item of a verification record cannot be changed")
+    if any(other.id == item.id for other in corroborating or []):
+        raise InputError("an item cannot corroborate itself")  # before anything is written
     rid = record_id(item)
     changed = False
     if records.exists(rid):
@@ -69,8 +71,6 @@ def set_verdict(
         records.commit([(ev.RECORD_CREATED, body)])
         changed = True
     for other in corroborating or []:
-        if other.id == item.id:
-            raise InputError("an item cannot corroborate itself")
         changed |= records.link(rid, "corroborating", other.id, user=user)
     return rid, changed
 

@@ -8,6 +8,7 @@ nothing inline.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 
-from athar.errors import AtharError
+from athar.errors import AtharError, InputError
 from athar.web.auth import CsrfFailed, Forbidden, LoginNeeded, identify
 from athar.web.render import render, speaker_for
 from athar.web.state import Settings, State
@@ -114,11 +115,12 @@ def create_app(vault_dir: Path, passphrase: str, settings: Settings | None = Non
     if LEAFLET_DIR.is_dir():
         app.mount("/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
 
-    from athar.web.routes import api, media, pages, people
+    from athar.web.routes import api, media, pages, people, verify
 
     app.include_router(people.router)
     app.include_router(pages.router)
-    app.include_router(media.router)
+    app.include_router(verify.router, responses=api.ERRORS, dependencies=[api.BEARER])
+    app.include_router(media.router, responses=api.ERRORS, dependencies=[api.BEARER])
     app.include_router(api.router)
     # The sync server (issue 5) mounts here: app.include_router(sync_router, prefix="/sync").
     _handlers(app)
@@ -164,3 +166,10 @@ def _handlers(app: FastAPI) -> None:
                 {"ok": False, "error": message, "kind": type(exc).__name__}, status_code=400
             )
         return render(request, "error.html", identify(request), {"message": message}, status=400)
+
+    # A body that is not JSON (or not UTF-8) is bad input, not a server error, wherever a
+    # route reads it (found by tests/test_web_scan.py on POST /api/uploads).
+    @app.exception_handler(json.JSONDecodeError)
+    @app.exception_handler(UnicodeDecodeError)
+    async def not_json(request: Request, _: ValueError) -> Response:
+        return await athar_error(request, InputError("expected a JSON object"))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Security
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from starlette.requests import Request
 
 from athar.errors import InputError
@@ -20,10 +21,49 @@ from athar.records.search import Filters
 from athar.web.auth import authorize, state_of
 from athar.web.ledgerview import event_proof, recent
 
-router = APIRouter(prefix="/api")
+# The spec says what the API really answers, so that a scan against it (tests/test_web_scan.py)
+# can tell a wrong answer from an undocumented one: errors, the bearer scheme, the bodies.
+_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["ok", "error"],
+                "properties": {
+                    "ok": {"const": False},
+                    "error": {"type": "string"},
+                    "kind": {"type": "string"},
+                },
+            }
+        }
+    }
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad input", **_ERROR},
+    401: {"description": "login required", **_ERROR},
+    403: {"description": "role or CSRF refused", **_ERROR},
+}
+# Parses the header for the spec only; `authorize` decides (a page session works too).
+BEARER = Security(HTTPBearer(auto_error=False, description="an API token, athar_…"))
 
 
-async def _body(request: Request) -> dict[str, Any]:
+def _openapi_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_FIELDS = {"fields": {"type": "object", "additionalProperties": {"type": "string"}}}
+_LINK = {
+    "rel": {"type": "string"},
+    "target": {"type": "string"},
+    "present": {"type": "boolean"},
+    "attrs": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+
+router = APIRouter(prefix="/api", responses=ERRORS, dependencies=[BEARER])
+
+
+async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
@@ -97,9 +137,11 @@ async def history(request: Request, record_id: str) -> dict[str, Any]:
     return {"history": await state.worker.run(state.records.history, record_id)}
 
 
-@router.post("/records/{type_name}", status_code=201)
+@router.post(
+    "/records/{type_name}", status_code=201, openapi_extra=_openapi_body(_FIELDS, ["fields"])
+)
 async def create(request: Request, type_name: str) -> dict[str, Any]:
-    body = await _body(request)
+    body = await json_body(request)
     principal = authorize(request, "create", None, unsafe=True)
     state = state_of(request)
     record_id = await state.worker.run(
@@ -108,9 +150,9 @@ async def create(request: Request, type_name: str) -> dict[str, Any]:
     return {"ok": True, "id": record_id}
 
 
-@router.patch("/records/{record_id}")
+@router.patch("/records/{record_id}", openapi_extra=_openapi_body(_FIELDS, ["fields"]))
 async def update(request: Request, record_id: str) -> dict[str, Any]:
-    body = await _body(request)
+    body = await json_body(request)
     principal = authorize(request, "edit", None, unsafe=True)
     state = state_of(request)
     changed = await state.worker.run(
@@ -119,9 +161,9 @@ async def update(request: Request, record_id: str) -> dict[str, Any]:
     return {"ok": True, "changed": changed}
 
 
-@router.post("/records/{record_id}/links")
+@router.post("/records/{record_id}/links", openapi_extra=_openapi_body(_LINK, ["rel", "target"]))
 async def link(request: Request, record_id: str) -> dict[str, Any]:
-    body = await _body(request)
+    body = await json_body(request)
     principal = authorize(request, "edit", None, unsafe=True)
     state = state_of(request)
     attrs = body.get("attrs") or {}
@@ -182,4 +224,4 @@ async def export_records(request: Request, type_name: str, format: str = "geojso
     return Response(await state.worker.run(run), media_type=media.get(format, "text/plain"))
 
 
-__all__ = ["JSONResponse", "router"]
+__all__ = ["BEARER", "ERRORS", "JSONResponse", "router"]

@@ -17,9 +17,11 @@ from starlette.requests import Request
 
 from athar.errors import InputError
 from athar.vault.items import Item
+from athar.web import verifyview
 from athar.web.auth import authorize, state_of
 from athar.web.render import render
 from athar.web.routes.common import form_of
+from athar.web.routes.verify import item_context
 from athar.web.uploads import MAX_CHUNK, Upload, sniffed_type
 
 router = APIRouter()
@@ -110,11 +112,13 @@ def _item(request: Request, item_id: str) -> Item:
 async def item_page(request: Request, item_id: str) -> Response:
     principal = authorize(request, "media.view")
     state = state_of(request)
-    item = await state.worker.run(state.item, item_id)
-    return render(request, "item.html", principal, {"item": item, "kind": _kind(item.media_type)})
+    panel = await state.worker.run(verifyview.panel, state, item_id)
+    context = item_context(request, principal, state, panel)
+    context.update(item=panel.item, kind=kind_of_media(panel.item.media_type))
+    return render(request, "item.html", principal, context)
 
 
-def _kind(media_type: str) -> str:
+def kind_of_media(media_type: str) -> str:
     if media_type in INLINE_TYPES:
         return "image"
     for family in INLINE_FAMILIES:
