@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from athar.errors import InputError
 from athar.estimate import HistoryTable, estimate, parse_clusters, parse_histories
-from athar.estimate.histories import CaptureHistories
+from athar.estimate.histories import MAX_LISTS, CaptureHistories
 
 CELLS = st.sampled_from(["0", "1", "1", "0", "2", "", " 1 ", "١", "٠", "12", "-1", "x", "حلب", '"'])
 NAMES = st.sampled_from(["A", "B", "C", "count", "Count", "الشبكة", "", "month", "A:B", "a"])
 
 
 def valid(table: HistoryTable) -> None:
-    assert 1 <= len(table.lists) <= 12
+    assert 1 <= len(table.lists) <= MAX_LISTS  # the reader refuses more lists than this
     assert len(set(table.lists)) == len(table.lists)
     assert table.strata
     for stratum in table.strata:

@@ -4,16 +4,15 @@ re-encoded smaller is found at its offset; the index on disk is sealed."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
 from athar.vault.vault import Vault
 from athar.verify.service import INDEX_FILE, MediaService
+from test_videohash import encode  # the same synthetic clips as the hashing tests
 
 FPS = 10
 
@@ -39,23 +38,6 @@ def scene(seed: int, seconds: int, width: int = 320, height: int = 240) -> list[
         Image.fromarray(coarse).resize((width + seconds * 80, height), Image.Resampling.BICUBIC)
     )
     return [land[:, i * 8 : i * 8 + width].copy() for i in range(seconds * FPS)]
-
-
-def encode(frames: list[np.ndarray], size: tuple[int, int] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("mpeg4", rate=FPS)
-        h, w = frames[0].shape[:2]
-        stream.width, stream.height = size or (w, h)
-        stream.pix_fmt = "yuv420p"
-        stream.bit_rate = 600_000
-        for arr in frames:
-            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
-            if size:
-                frame = frame.reformat(width=size[0], height=size[1])
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return buf.getvalue()
 
 
 def test_near_copy_flagged_on_ingest_and_found_by_similar(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]

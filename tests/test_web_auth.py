@@ -11,23 +11,21 @@ from fastapi.testclient import TestClient
 
 from athar.i18n import translate
 from athar.web.accounts import FILE_NAME
-from test_web_fixtures import PASSWORD, World, app_client, clients, csrf_of, fresh, login, world  # noqa: F401
+from test_web_fixtures import (  # noqa: F401
+    PASSWORD,
+    World,
+    app_client,
+    clients,
+    csrf_of,
+    fresh,
+    login,
+    post_login,
+    world,
+)
 
 
 def _post_login(client: TestClient, name: str, password: str, code: str = "") -> int:
-    page = client.get("/login")
-    response = client.post(
-        "/login",
-        data={
-            "name": name,
-            "password": password,
-            "code": code,
-            "csrf": csrf_of(page.text),
-            "next": "/",
-        },
-        follow_redirects=False,
-    )
-    return response.status_code
+    return int(post_login(client, name, password, code).status_code)
 
 
 def test_login_is_rate_limited(app_client: TestClient) -> None:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -95,10 +96,10 @@ def csrf_of(html: str) -> str:
     return found[-1]
 
 
-def login(client: TestClient, name: str, password: str = PASSWORD, code: str = "") -> TestClient:
-    """A client of its own (own cookie jar) logged in as *name*."""
+def post_login(client: TestClient, name: str, password: str = PASSWORD, code: str = "") -> Any:
+    """The login form filled in and sent, as a browser would (its CSRF token first)."""
     page = client.get("/login")
-    response = client.post(
+    return client.post(
         "/login",
         data={
             "name": name,
@@ -109,6 +110,11 @@ def login(client: TestClient, name: str, password: str = PASSWORD, code: str = "
         },
         follow_redirects=False,
     )
+
+
+def login(client: TestClient, name: str, password: str = PASSWORD, code: str = "") -> TestClient:
+    """A client of its own (own cookie jar) logged in as *name*."""
+    response = post_login(client, name, password, code)
     assert response.status_code == 303, response.text[:300]
     return client
 

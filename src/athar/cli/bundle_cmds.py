@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from athar.cli.context import Ctx, open_vault, run_guarded
+from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.errors import InputError
 from athar.sync import service
 
@@ -47,8 +47,7 @@ def export_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Write everything a recipient lacks, encrypted to it."""
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     size = run_guarded(ctx, _size, part_size) if part_size else None
     red = run_guarded(ctx, _percent, redundancy)
     with open_vault(ctx) as vault, ctx.progress("Exporting") as bar:
@@ -89,8 +88,7 @@ def import_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Verify and import bundles; all or nothing per bundle, idempotent."""
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault:
         outcome = run_guarded(
             ctx, service.import_bundles, vault, paths, accept_unknown=accept_unknown
@@ -160,8 +158,7 @@ def ack_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Check a recipient's receipt; later exports to it start after what it holds."""
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     if not receipt.exists():
         raise ctx.fail(InputError("no such file: {path}", path=str(receipt)))
     with open_vault(ctx) as vault:

@@ -117,6 +117,13 @@ class Bar:
         self.advance(amount)
 
 
+def command_ctx(context: typer.Context, json_out: bool = False) -> Ctx:
+    """The shared context of a command, told whether this command answers in JSON."""
+    ctx: Ctx = context.obj
+    ctx.json = json_out
+    return ctx
+
+
 def resolve_vault(vault: Path | None) -> Path:
     if vault is not None:
         return vault

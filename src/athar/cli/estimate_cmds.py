@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from athar.cli.context import Ctx, run_guarded
+from athar.cli.context import command_ctx, run_guarded
 from athar.errors import InputError
 from athar.estimate.settings import LcmcrSettings
 
@@ -78,8 +78,7 @@ def estimate_cmd(
     from athar.estimate import report  # numpy, scipy, statsmodels: loaded only when used
     from athar.estimate.service import EstimateResult, estimate
 
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     if (histories is None) == (from_clusters is None):
         raise ctx.fail(
             InputError("give either a HISTORIES.csv file or --from-clusters FILE (one of them)")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from athar.cli.context import Ctx, open_vault, run_guarded
+from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.errors import InputError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -34,12 +34,6 @@ link_app = typer.Typer(
     help="Find the records of one person across lists (probabilistic record linkage).",
     no_args_is_help=True,
 )
-
-
-def _ctx(context: typer.Context, json_out: bool) -> Ctx:
-    ctx: Ctx = context.obj
-    ctx.json = json_out
-    return ctx
 
 
 def _notes(ctx: Ctx, notes: list[tuple[str, dict[str, Any]]]) -> None:
@@ -90,7 +84,7 @@ def dedupe_cmd(
     from athar.linkage.lists import read_lists
     from athar.linkage.service import link_records
 
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if backend not in ("duckdb", "spark"):
         raise ctx.fail(InputError("unknown backend {name}; use duckdb or spark", name=backend))
     loaded = run_guarded(ctx, read_lists, lists, encoding)
@@ -144,7 +138,7 @@ def evaluate_cmd(
     """Pairwise and cluster precision, recall and F1 of a linkage against the truth."""
     from athar.linkage.evaluate import evaluate_files
 
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     scores = run_guarded(ctx, evaluate_files, clusters, truth)
     if ctx.json:
         ctx.emit_json(scores.to_json())
@@ -187,7 +181,7 @@ def synth_cmd(
     """Write synthetic lists (lists.csv) and their truth (truth.csv) for testing."""
     from athar.linkage.synth import generate, write
 
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if level not in ("easy", "hard"):
         raise ctx.fail(InputError("--level must be easy or hard"))
     if not 1 <= people <= 10_000_000:
@@ -220,7 +214,7 @@ def run_cmd(
     from athar.linkage.vault import decisions, person_rows
     from athar.records.service import Records
 
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if backend not in ("duckdb", "spark"):
         raise ctx.fail(InputError("unknown backend {name}; use duckdb or spark", name=backend))
     with open_vault(ctx) as vault, Records(vault, ctx.store) as store:
@@ -293,7 +287,7 @@ def review_cmd(
     from athar.linkage.vault import decide, decisions, person_rows
     from athar.records.service import Records
 
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if decision is not None or left is not None:
         if left is None or right is None or decision is None:
             raise ctx.fail(InputError("give LEFT, RIGHT and --decision match|non-match"))
@@ -360,7 +354,7 @@ def trace_cmd(
     from athar.linkage.trace import trace
     from athar.records.service import Records
 
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault, Records(vault, ctx.store) as store:
         found = run_guarded(ctx, trace, store, report, ctx.lang, limit)
     if ctx.json:

@@ -23,7 +23,7 @@ from athar.cli import (
     verify_cmds,
     web_cmds,
 )
-from athar.cli.context import Bar, Ctx, open_vault, resolve_vault, run_guarded
+from athar.cli.context import Bar, Ctx, command_ctx, open_vault, resolve_vault, run_guarded
 from athar.crypto.identity import fingerprint
 from athar.errors import InputError
 from athar.i18n import pick_language
@@ -68,12 +68,6 @@ def main(
     context.obj = Ctx(vault=resolve_vault(vault), lang=pick_language(lang), store=store)
 
 
-def _ctx(context: typer.Context, json_out: bool = False) -> Ctx:
-    ctx: Ctx = context.obj
-    ctx.json = json_out
-    return ctx
-
-
 def _open(ctx: Ctx) -> Vault:
     return open_vault(ctx)
 
@@ -87,7 +81,7 @@ def version() -> None:
 @app.command()
 def init(context: typer.Context, json_out: JsonOpt = False) -> None:
     """Create a new, empty vault protected by a passphrase."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     vault = run_guarded(ctx, lambda: Vault.create(ctx.vault, ctx.passphrase(confirm=True)))
     with vault:
         data = {"ok": True, "vault": str(ctx.vault), "device": vault.device_fingerprint}
@@ -118,7 +112,7 @@ def add(
     json_out: JsonOpt = False,
 ) -> None:
     """Encrypt files into the vault and record each in the signed ledger."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with _open(ctx) as vault:
         with ctx.progress("Encrypting") as bar:
             report = run_guarded(
@@ -162,7 +156,7 @@ def _item_table(ctx: Ctx, items: list[Item]) -> Table:
 @app.command("ls")
 def list_items(context: typer.Context, json_out: JsonOpt = False) -> None:
     """List the items in the vault."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with _open(ctx) as vault:
         items = run_guarded(ctx, vault.items)
     if ctx.json:
@@ -178,7 +172,7 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a record (inc-…, per-…) or an item's recorded details."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if ids.type_of(item_id.strip().lower()) is not None:
         records_cmds.show_record(ctx, item_id)
         return
@@ -199,7 +193,7 @@ def get(
     json_out: JsonOpt = False,
 ) -> None:
     """Decrypt an item to a file (its SHA-256 is checked before the file appears)."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with _open(ctx) as vault:
         item = run_guarded(ctx, vault.item, item_id)
         with ctx.progress("Decrypting", item.size) as advance:
@@ -213,7 +207,7 @@ def get(
 @app.command()
 def log(context: typer.Context, json_out: JsonOpt = False) -> None:
     """Print the ledger's events in order."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with _open(ctx) as vault:
         events = run_guarded(ctx, vault.events)
     rows: list[dict[str, Any]] = [
@@ -250,7 +244,7 @@ def checkpoint(
     json_out: JsonOpt = False,
 ) -> None:
     """Sign a checkpoint (tree size + Merkle root + time) of the ledger now."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with _open(ctx) as vault:
         signed = run_guarded(ctx, vault.checkpoint)
     if output is not None:
@@ -276,7 +270,7 @@ def prove(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a proof that an item is in the ledger, checkable without the vault."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with _open(ctx) as vault:
         item = run_guarded(ctx, vault.item, item_id)
         trusted = run_guarded(ctx, load_checkpoint_file, at) if at else None
@@ -311,7 +305,7 @@ def check_proof_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Check a proof file offline: needs no vault and no passphrase."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
 
     def run() -> Any:
         trusted = load_checkpoint_file(checkpoint_file) if checkpoint_file else None
@@ -369,7 +363,7 @@ def verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Full audit: every blob, every signature, every chain link, every checkpoint."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     external = [run_guarded(ctx, load_checkpoint_file, p) for p in checkpoints or []]
     with _open(ctx) as vault, ctx.progress("Verifying") as bar:
         report = run_guarded(ctx, audit, vault, external, bar)
@@ -412,7 +406,7 @@ def wipe_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Panic: destroy the vault's key material at once. Needs no passphrase."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if not yes:
         if not os.isatty(0):
             raise ctx.fail(InputError("refusing to wipe without --yes when not in a terminal"))

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from athar.cli.context import Ctx, open_vault, run_guarded
+from athar.cli.context import command_ctx, open_vault, run_guarded
 from athar.errors import InputError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -41,8 +41,7 @@ def copy_cmd(
     from athar.publish.copy import BLUR_CHOICES, MODES, CopyOptions, public_copy
     from athar.publish.faces import parse_region
 
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     if blur not in BLUR_CHOICES:
         raise ctx.fail(InputError("--blur is faces or none, not {value}", value=blur))
     if mode not in MODES:
@@ -83,8 +82,7 @@ def review_cmd(
     from athar.publish.select import chosen_incidents, redactor_for, review
     from athar.records.service import Records
 
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault, Records(vault, ctx.store) as records:
         redactor = run_guarded(ctx, redactor_for, records)
         chosen = run_guarded(ctx, chosen_incidents, records, include or [])
@@ -123,8 +121,7 @@ def custody_cmd(
     from athar.publish.custody import write_report
     from athar.records.service import Records
 
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault, Records(vault, ctx.store) as records:
         report = run_guarded(ctx, write_report, vault, records, item_id, out)
     if ctx.json:
@@ -171,8 +168,7 @@ def site_cmd(
     from athar.publish.site.build import SiteOptions, build_site
     from athar.records.service import Records
 
-    ctx: Ctx = context.obj
-    ctx.json = json_out
+    ctx = command_ctx(context, json_out)
     options = SiteOptions(
         include=include or [],
         estimates=estimates,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from athar.cli.context import Ctx, open_vault, run_guarded
+from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.errors import AtharError, InputError
 from athar.i18n import translate
 from athar.records import csvimport, export, schema
@@ -64,12 +64,6 @@ def _saved(ctx: Ctx, changed: bool) -> None:
         ctx.out.print(ctx.t("Saved") if changed else ctx.t("Nothing changed"))
 
 
-def _ctx(context: typer.Context, json_out: bool) -> Ctx:
-    ctx: Ctx = context.obj
-    ctx.json = json_out
-    return ctx
-
-
 def _when(clock: str) -> str:
     ms = int(clock.split("|")[0].split(".")[0])
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -82,7 +76,7 @@ def new(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a record: athar new incident title.ar="…" date=2017-03-12 …"""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records:
         raw = run_guarded(ctx, parse_assignments, values)
         record_id = run_guarded(ctx, records.create, type_name, raw)
@@ -99,7 +93,7 @@ def edit(
     json_out: JsonOpt = False,
 ) -> None:
     """Change fields of a record; FIELD= (nothing after =) clears a field."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records:
         raw = run_guarded(ctx, parse_assignments, values)
         if not raw:
@@ -117,7 +111,7 @@ def delete(
     json_out: JsonOpt = False,
 ) -> None:
     """Hide a record (its history stays in the ledger); --restore brings it back."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records:
         changed = run_guarded(ctx, records.delete, record_id, None, restore)
     _saved(ctx, changed)
@@ -139,7 +133,7 @@ def link(
     json_out: JsonOpt = False,
 ) -> None:
     """Relate two records (or a record and a vault item): athar relate inc-… victim per-…"""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records:
         extra = run_guarded(ctx, parse_assignments, attrs)
         changed = run_guarded(ctx, records.link, src, rel, dst, present=not remove, attrs=extra)
@@ -254,7 +248,7 @@ def list_records(
     json_out: JsonOpt = False,
 ) -> None:
     """List records, newest first, with filters."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     filters = Filters(type_name, date_from, date_to, place, violation, status, deleted)
     with open_records(ctx) as records:
         rows = run_guarded(ctx, records.find, None, filters, limit, offset)
@@ -280,7 +274,7 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Search all records; Arabic spelling variants (hamza, ة/ه, ى/ي, diacritics) match."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     filters = Filters(type_name, date_from, date_to, place, violation, status)
     with open_records(ctx) as records:
         rows = run_guarded(ctx, records.find, query, filters, limit, offset)
@@ -293,7 +287,7 @@ def history(
     json_out: JsonOpt = False,
 ) -> None:
     """Every change to a record: when, which device, what — and which values stand."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records:
         entries = run_guarded(ctx, records.history, record_id)
         kind = schema.TYPES.get(records.get(record_id).type)
@@ -355,7 +349,7 @@ def import_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Import a CSV file of records: all rows or none (docs/import-format.md)."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     maps = run_guarded(
         ctx, parse_assignments, [m for item in mapping or [] for m in item.split(",")]
     )
@@ -425,7 +419,7 @@ def export_cmd(
     ] = False,
 ) -> None:
     """Export records as CSV, JSON or GeoJSON (private fields left out by default)."""
-    ctx = _ctx(context, False)
+    ctx = command_ctx(context, False)
     with open_records(ctx) as records:
         if out is None:
             count = run_guarded(
@@ -444,7 +438,7 @@ def export_cmd(
 
 def rebuild(context: typer.Context, json_out: JsonOpt = False) -> None:
     """Recreate the records projection from the ledger (the ledger is the truth)."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records, ctx.progress("Rebuilding", count=True) as bar:
         stats = run_guarded(ctx, records.rebuild, bar)
         counts = records.counts()
@@ -466,7 +460,7 @@ def fields(
     json_out: JsonOpt = False,
 ) -> None:
     """The fields of a record type, their kinds and vocabularies."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     kind = run_guarded(ctx, record_type, type_name)
     rows: list[dict[str, Any]] = [
         {
@@ -504,7 +498,7 @@ def vocab(
     json_out: JsonOpt = False,
 ) -> None:
     """List vocabularies, the terms of one, or add a term (a signed event)."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records:
         if add:
             if not name:

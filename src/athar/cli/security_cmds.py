@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from athar.cli.context import Ctx, open_vault, run_guarded
+from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.errors import InputError
 from athar.vault import duress, recovery
 from athar.vault.vault import KEY_FILE, MARKER, clear_decoy, set_decoy
@@ -25,12 +25,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 recovery_app = typer.Typer(help="Split the vault's key among trusted people; rejoin it.")
 duress_app = typer.Typer(help="A duress passphrase that opens a decoy and destroys the keys.")
 autowipe_app = typer.Typer(help="Destroy the keys after N failed unlocks in a row.")
-
-
-def _ctx(context: typer.Context, json_out: bool) -> Ctx:
-    ctx: Ctx = context.obj
-    ctx.json = json_out
-    return ctx
 
 
 def _new_secret(ctx: Ctx, env: str, label: str) -> str:
@@ -55,7 +49,7 @@ def split_cmd(
 ) -> None:
     """Make n recovery shares (text + QR code), any k of which reopen the vault.
     A new split retires the shares of the previous one."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if out.exists() and any(out.iterdir()):
         raise ctx.fail(InputError("{path} exists and is not empty", path=str(out)))
     with open_vault(ctx) as vault:
@@ -86,7 +80,7 @@ def join_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Rejoin k shares and seal the vault's key under a new passphrase (no old one needed)."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     if not new_passphrase:
         raise ctx.fail(InputError("recovery sets a new passphrase: add --new-passphrase"))
     if not (ctx.vault / MARKER).exists():
@@ -123,7 +117,7 @@ def duress_set(
 ) -> None:
     """Make a decoy vault that the duress passphrase opens. Opening the vault with that
     passphrase destroys the real keys, silently and for good."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault:
         secret = _new_secret(ctx, "ATHAR_DURESS_PASSPHRASE", "Duress passphrase")
         report = run_guarded(ctx, set_decoy, vault, secret, decoy_files or [])
@@ -152,7 +146,7 @@ def duress_set(
 @duress_app.command("clear")
 def duress_clear(context: typer.Context, json_out: JsonOpt = False) -> None:
     """Remove the decoy: the duress passphrase then opens nothing."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault:
         removed = run_guarded(ctx, clear_decoy, vault)
     if ctx.json:
@@ -168,7 +162,7 @@ def autowipe_set(
     json_out: JsonOpt = False,
 ) -> None:
     """Destroy the vault's keys after N failed unlocks in a row."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault:
         run_guarded(ctx, duress.set_autowipe, vault.root, failures)
     if ctx.json:

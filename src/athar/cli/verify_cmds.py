@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from athar.cli.context import Ctx, open_vault, run_guarded
+from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.cli.records_cmds import open_records, parse_assignments
 from athar.i18n import translate
 from athar.vault.items import Item
@@ -33,12 +33,6 @@ TrustOpt = Annotated[
 ]
 
 
-def _ctx(context: typer.Context, json_out: bool) -> Ctx:
-    ctx: Ctx = context.obj
-    ctx.json = json_out
-    return ctx
-
-
 def _message(ctx: Ctx, entry: dict[str, Any]) -> str:
     return translate(entry["message"], ctx.lang, **entry.get("params", {}))
 
@@ -56,7 +50,7 @@ def inspect(
 ) -> None:
     """Show what a file or an item says about itself (EXIF, GPS, XMP, IPTC, container,
     PDF, C2PA provenance) and whether it can be read at all."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     anchors = c2pa_anchors(ctx, trust)
     path = Path(target)
     if path.exists():
@@ -150,7 +144,7 @@ def _similar_table(ctx: Ctx, found: list[Similar]) -> Table:
 def similar(context: typer.Context, target: Target, json_out: JsonOpt = False) -> None:
     """Archive items that are the same picture or footage as a file or item, or a
     near-copy of it (cropped, re-encoded, mirrored, cut from a longer video)."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     path = Path(target)
     with open_vault(ctx) as vault:
         service = MediaService(vault)
@@ -214,7 +208,7 @@ def verdict(
     json_out: JsonOpt = False,
 ) -> None:
     """Record or change the verification verdict of an item (a signed event each time)."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     raw = run_guarded(ctx, parse_assignments, assignments)
     with open_records(ctx) as records:
         vault = records.vault
@@ -240,7 +234,7 @@ def queue(
     json_out: JsonOpt = False,
 ) -> None:
     """The verification queue: items with a verification record, latest change first."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_records(ctx) as records:
         rows = run_guarded(ctx, verification.queue, records, status)
         items = {i.id: i for i in records.vault.items()}
@@ -270,7 +264,7 @@ def import_proofmode(
 ) -> None:
     """Check a ProofMode export zip (OpenPGP signatures, proof hashes) and keep it in
     the vault with the outcome; nothing is extracted."""
-    ctx = _ctx(context, json_out)
+    ctx = command_ctx(context, json_out)
     with open_vault(ctx) as vault:
         report = run_guarded(ctx, proofmode.import_zip, vault, zip_path)
     if ctx.json:

@@ -68,17 +68,23 @@ def item_from_event(seq: int, signed: SignedEvent) -> Item:
     )
 
 
+def fold_item_event(items: dict[str, Item], seq: int, outer: SignedEvent) -> None:
+    """Apply one ledger event to *items* (by id): a file added here or carried in from
+    another device, or a shredding from anywhere. Other events change nothing."""
+    signed = unwrap(outer, f"event #{seq}")
+    kind = signed.event.kind
+    if kind == ITEM_ADDED:
+        items[signed.id] = item_from_event(seq, signed)
+    elif kind == ITEM_SHREDDED:
+        target = str(signed.event.body.get("item"))
+        if target in items:
+            items[target] = replace(items[target], shredded=True)
+
+
 def project_items(events: list[SignedEvent]) -> list[Item]:
     items: dict[str, Item] = {}
     for seq, outer in enumerate(events):
-        signed = unwrap(outer, f"event #{seq}")
-        kind = signed.event.kind
-        if kind == ITEM_ADDED:
-            items[signed.id] = item_from_event(seq, signed)
-        elif kind == ITEM_SHREDDED:
-            target = str(signed.event.body.get("item"))
-            if target in items:
-                items[target] = replace(items[target], shredded=True)
+        fold_item_event(items, seq, outer)
     return list(items.values())
 
 

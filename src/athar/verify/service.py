@@ -252,6 +252,9 @@ class _Indexes:
         return out
 
 
+ANALYSES_KEPT = 32  # items whose hashes a long-running service (the web app) keeps
+
+
 class MediaService:
     def __init__(self, vault: Vault, c2pa_anchors: str | None = None) -> None:
         self.vault = vault
@@ -260,6 +263,7 @@ class MediaService:
         self._path = vault.root / INDEX_FILE
         self._indexes: _Indexes | None = None
         self._items: dict[str, Item] = {}
+        self._analyses: dict[str, Analysis] = {}  # the last few items compared, oldest first
 
     # -- the index projection ------------------------------------------------------
     def _load(self) -> _Indexes:
@@ -349,7 +353,12 @@ class MediaService:
         return analysis, self._checked_search(analysis)
 
     def similar_to_item(self, item: Item) -> tuple[Analysis, list[Similar]]:
-        analysis = analyse(self.content(item), self.anchors)
+        analysis = self._analyses.get(item.id)
+        if analysis is None:  # an item's content never changes: decode and hash it once
+            analysis = analyse(self.content(item), self.anchors)
+            self._analyses[item.id] = analysis
+            while len(self._analyses) > ANALYSES_KEPT:
+                self._analyses.pop(next(iter(self._analyses)))
         self._load()
         found = self._checked_search(analysis)
         return analysis, [s for s in found if s.item.id != item.id]

@@ -3,12 +3,13 @@ own thread), accounts, sessions and uploads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from athar.records.service import Records
-from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, Item, find_item, item_from_event
+from athar.vault.items import Item, find_item, fold_item_event
 from athar.vault.vault import Vault
+from athar.verify.service import MediaService
 from athar.web.accounts import Accounts
 from athar.web.sessions import PendingForms, RateLimit, Sessions
 from athar.web.uploads import Uploads
@@ -39,6 +40,8 @@ class State:
         self.limits = RateLimit(settings.login_attempts, settings.login_window)
         self.pending = PendingForms()
         self.uploads = Uploads(self.vault)
+        # one per server: its index follows the ledger incrementally, not rebuilt per page
+        self.media = MediaService(self.vault)
         self._items: dict[str, Item] = {}
         self._items_seen = -1  # the last ledger position folded into _items
         self._counts: dict[str, int] = {}
@@ -53,13 +56,7 @@ class State:
         Vault.items() decrypts the whole ledger, too slow for every page of a large store."""
         for batch in self.vault.ledger.events_after(self._items_seen):
             for seq, signed in batch:
-                kind = signed.event.kind
-                if kind == ITEM_ADDED:
-                    self._items[signed.id] = item_from_event(seq, signed)
-                elif kind == ITEM_SHREDDED:
-                    target = str(signed.event.body.get("item"))
-                    if target in self._items:
-                        self._items[target] = replace(self._items[target], shredded=True)
+                fold_item_event(self._items, seq, signed)
             self._items_seen = batch[-1][0]
         return list(self._items.values())
 

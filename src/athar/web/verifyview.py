@@ -20,7 +20,7 @@ from athar.records.service import RecordView
 from athar.records.values import Problem
 from athar.vault.items import Item
 from athar.verify import verification
-from athar.verify.service import MediaService, Similar
+from athar.verify.service import Similar
 from athar.web import forms
 from athar.web.state import State
 
@@ -99,16 +99,6 @@ def _iso(stamp: str) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def media_service(state: State) -> MediaService:
-    """One per server: its index is a projection of the ledger, kept up to date
-    incrementally instead of rebuilt for each page."""
-    service: MediaService | None = getattr(state, "_media_service", None)
-    if service is None:
-        service = MediaService(state.vault)
-        state._media_service = service  # type: ignore[attr-defined]
-    return service
-
-
 def panel(state: State, item_id: str, with_similar: bool = True) -> Panel:
     item = state.item(item_id)
     view = verification.get(state.records, item)
@@ -124,7 +114,7 @@ def panel(state: State, item_id: str, with_similar: bool = True) -> Panel:
     out = Panel(item, view, values, corroborating)
     if with_similar and not item.shredded:
         try:
-            _, out.similar = media_service(state).similar_to_item(item)
+            _, out.similar = state.media.similar_to_item(item)
         except AtharError as exc:  # not a picture or video, or unreadable: said on the page
             out.similar_error = exc
     return out
