@@ -24,7 +24,7 @@ from PIL import Image
 
 from athar.errors import InputError
 from athar.vault.vault import Vault
-from athar.verify.c2pa_manifest import load_anchors, read
+from athar.verify.c2pa_manifest import explain, load_anchors, read
 from athar.verify.service import MediaService
 
 ORG = "شهود حلب"
@@ -209,6 +209,28 @@ def test_a_byte_changed_in_the_picture_is_invalid(trusted: Signer, signed: bytes
     assert prov.verdict == "invalid"
     assert "assertion.dataHash.mismatch" in [r["code"] for r in prov.reasons]
     assert prov.signer["subject"].startswith("CN=كاميرا")  # still says who claimed it
+
+
+def test_failure_codes_are_explained_in_arabic_and_english(
+    trusted: Signer, stranger: Signer, signed: bytes
+) -> None:
+    """Verifiers read the reasons in their language; the specification's code stays beside
+    them. A code the table does not know keeps the library's own explanation."""
+    tampered = bytearray(signed)
+    tampered[-20] ^= 0x5A
+    reasons = read(bytes(tampered), "JPEG", None).reasons
+    reasons += read(sign_jpeg(stranger, plain_jpeg()), "JPEG", trusted.root.decode()).reasons
+    codes = {r["code"] for r in reasons}
+    assert {"assertion.dataHash.mismatch", "signingCredential.untrusted"} <= codes
+    for r in reasons:
+        ar, en = explain(r, "ar"), explain(r, "en")
+        assert ar and en and ar != en, r
+        assert any("\u0600" <= ch <= "\u06ff" for ch in ar), ar
+    dh = next(r for r in reasons if r["code"] == "assertion.dataHash.mismatch")
+    assert "بعد التوقيع" in explain(dh, "ar") and "after signing" in explain(dh, "en")
+    odd = {"code": "vendor.newThing", "explanation": "something new"}
+    assert explain(odd, "ar") == "something new"
+    assert explain({"code": "vendor.bare"}, "en") == "vendor.bare"
 
 
 def test_an_edited_assertion_is_invalid(trusted: Signer, signed: bytes) -> None:

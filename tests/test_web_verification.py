@@ -276,3 +276,37 @@ def test_two_checks_with_the_same_result(env: Env) -> None:
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text[-2000:]
+
+
+def test_file_page_shows_what_the_file_says_about_itself(env: Env) -> None:
+    """The metadata and C2PA verdict recorded at ingest are on the file page, in the
+    reader's language, without decoding the file again."""
+    ar = env.client("verifier", "ar").get(f"/media/{env.copy}")
+    assert ar.status_code == 200 and 'id="self-description"' in ar.text
+    recorded = env.state.worker.call(
+        env.state.media.recorded_description, env.state.worker.call(env.state.item, env.copy)
+    )
+    assert recorded is not None and recorded["pdq"] in ar.text
+    assert "ما يقوله الملف عن نفسه" in ar.text
+    assert translate("no manifest", "ar") in ar.text  # a re-encoded copy carries no C2PA
+    en = env.client("verifier").get(f"/media/{env.copy}").text
+    assert "What the file says about itself" in en and "JPEG" in en
+    for key in recorded["metadata"]["summary"]:
+        assert html.escape(translate(key, "en")) in en
+
+
+def test_queue_pages(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from athar.web.routes import verify as verify_routes
+
+    monkeypatch.setattr(verify_routes, "QUEUE_PAGE", 1)
+    client = env.client("viewer")
+    first, second = client.get("/verification"), client.get("/verification?page=1")
+    assert first.text.count("<tr data-status=") == second.text.count("<tr data-status=") == 1
+    assert "page=1" in first.text and "page=0" in second.text and "page=2" not in second.text
+    assert client.get("/verification?page=x").status_code == 200  # not a number: first page
+    api = client.get("/api/verification?offset=1&limit=1").json()
+    assert api["total"] == 2 and len(api["items"]) == 1
+    whole = client.get("/api/verification").json()["items"]
+    assert api["items"][0]["item"] == whole[1]["item"]
+    assert client.get("/api/verification?limit=0").status_code == 400
+    assert client.get("/api/verification?offset=-1").status_code == 400

@@ -117,7 +117,9 @@ def _print_provenance(ctx: Ctx, prov: dict[str, Any]) -> None:
             highlight=False,
         )
     for r in prov.get("reasons") or []:
-        ctx.out.print(f"  [red]![/] {r['code']}: {r['explanation']}", highlight=False)
+        ctx.out.print(
+            f"  [red]![/] {c2pa_manifest.explain(r, ctx.lang)} ({r['code']})", highlight=False
+        )
     if prov.get("error"):
         ctx.out.print(f"  [red]![/] {prov['error']}", highlight=False)
 

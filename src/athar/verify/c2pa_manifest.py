@@ -23,6 +23,8 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,20 @@ class Provenance:
             "reasons": self.reasons,
             "error": self.error,
         }
+
+
+@cache
+def _status_texts() -> dict[str, dict[str, str]]:
+    raw = json.loads(files("athar.verify.data").joinpath("c2pa_status.json").read_text("utf-8"))
+    return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+
+def explain(reason: dict[str, str], lang: str) -> str:
+    """A failure code in the verifier's language. The codes are the C2PA specification's
+    own, so they are explained from a table; an unknown code keeps the library's English
+    explanation rather than being hidden."""
+    text = _status_texts().get(reason.get("code", ""), {}).get(lang)
+    return text or reason.get("explanation") or reason.get("code", "")
 
 
 def load_anchors(path: Path) -> str:

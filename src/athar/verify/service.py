@@ -299,6 +299,13 @@ class MediaService:
         seq = self._load().analysed.get(item.id)
         return None if seq is None else dict(self.vault.ledger.event_at(seq).event.body)
 
+    def recorded_description(self, item: Item) -> dict[str, Any] | None:
+        """What the item said about itself when it was analysed, from the signed record
+        only (never a fresh decode: pages call this on every view); None when it has
+        not been analysed."""
+        body = self.analysed_event(item)
+        return None if body is None else {"recorded": True, **_public(body)}
+
     # -- reading items ------------------------------------------------------------
     def content(self, item: Item) -> bytes:
         if item.size > MAX_ANALYSE_BYTES:

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from athar.errors import AtharError, InputError
+from athar.i18n import translate
 from athar.records import hlc, schema
 from athar.records.service import RecordView
 from athar.records.values import Problem
 from athar.vault.items import Item
-from athar.verify import verification
+from athar.verify import c2pa_manifest, verification
 from athar.verify.service import Similar
 from athar.web import forms
 from athar.web.state import State
@@ -59,6 +60,7 @@ class Panel:
     corroborating: list[Item]
     similar: list[Similar] = field(default_factory=list)
     similar_error: AtharError | None = None
+    described: dict[str, Any] | None = None  # metadata + C2PA as recorded at ingest
 
 
 def queue(state: State, status: str | None = None) -> list[QueueRow]:
@@ -112,12 +114,45 @@ def panel(state: State, item_id: str, with_similar: bool = True) -> Panel:
                 if other is not None and not other.shredded:
                     corroborating.append(other)
     out = Panel(item, view, values, corroborating)
+    if not item.shredded:
+        out.described = state.media.recorded_description(item)
     if with_similar and not item.shredded:
         try:
             _, out.similar = state.media.similar_to_item(item)
         except AtharError as exc:  # not a picture or video, or unreadable: said on the page
             out.similar_error = exc
     return out
+
+
+def description(described: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    """The recorded self-description with its messages and C2PA failure codes put in the
+    reader's language (the record keeps them as message ids and specification codes)."""
+    if described is None:
+        return None
+    meta = described.get("metadata") or {}
+    prov = described.get("provenance") or {"verdict": "none"}
+    return {
+        "kind": meta.get("kind", ""),
+        "format": meta.get("format") or "",
+        "valid": bool(meta.get("valid", True)),
+        "error": _message(meta.get("error"), lang),
+        "summary": dict(meta.get("summary") or {}),
+        "blocks": {str(k): dict(v) for k, v in (meta.get("blocks") or {}).items()},
+        "problems": [_message(p, lang) for p in meta.get("problems") or []],
+        "pdq": described.get("pdq"),
+        "pdq_quality": described.get("pdq_quality"),
+        "video_frames": described.get("video_frames"),
+        "c2pa": {
+            **prov,
+            "explained": [c2pa_manifest.explain(r, lang) for r in prov.get("reasons") or []],
+        },
+    }
+
+
+def _message(entry: Any, lang: str) -> str:
+    if not isinstance(entry, dict) or "message" not in entry:
+        return ""
+    return translate(str(entry["message"]), lang, **dict(entry.get("params") or {}))
 
 
 def corroborating_items(state: State, text: str) -> list[Item]:

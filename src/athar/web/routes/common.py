@@ -41,3 +41,11 @@ def multi(form: FormData) -> dict[str, list[str]]:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "-"
+
+
+def page_number(request: Request) -> int:
+    """The ?page= of a listing (0-based); anything that is not a number is the first."""
+    try:
+        return max(0, int(request.query_params.get("page", "0")))
+    except ValueError:
+        return 0

@@ -23,7 +23,7 @@ from athar.web.auth import Principal, authorize, state_of
 from athar.web.ledgerview import event_proof, recent
 from athar.web.locale import Speaker
 from athar.web.render import render, speaker_for
-from athar.web.routes.common import multi, posted
+from athar.web.routes.common import multi, page_number, posted
 from athar.web.state import State
 
 router = APIRouter(include_in_schema=False)
@@ -83,20 +83,13 @@ def _filters(request: Request, type_name: str | None) -> Filters:
     )
 
 
-def _page(request: Request) -> int:
-    try:
-        return max(0, int(request.query_params.get("page", "0")))
-    except ValueError:
-        return 0
-
-
 @router.get("/records/{type_name}")
 async def record_list(request: Request, type_name: str) -> Response:
     principal = authorize(request, "read")
     state = state_of(request)
     kind = kind_of(type_name)
     speaker = speaker_for(request, principal)
-    page = _page(request)
+    page = page_number(request)
     query = request.query_params.get("q", "")
     error = None
     rows: list[dict[str, Any]] = []
@@ -357,7 +350,7 @@ async def search_page(request: Request, q: str = "") -> Response:
 async def audit_page(request: Request, who: str = "") -> Response:
     principal = authorize(request, "audit")
     state = state_of(request)
-    page = _page(request)
+    page = page_number(request)
     entries, size = await state.worker.run(recent, state.vault, page, PER_PAGE, who or None)
     return render(
         request,
@@ -400,7 +393,7 @@ def timeline_rows(records: Records, page: int, per_page: int) -> list[dict[str, 
 async def timeline(request: Request) -> Response:
     principal = authorize(request, "read")
     state = state_of(request)
-    page = _page(request)
+    page = page_number(request)
     rows = await state.worker.run(timeline_rows, state.records, page, PER_PAGE)
     months: list[tuple[str, list[dict[str, Any]]]] = []
     for row in rows:

@@ -4,6 +4,7 @@ which calls the same service as ``athar verdict`` and ``athar queue``."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
@@ -14,10 +15,11 @@ from athar.web import forms, verifyview
 from athar.web.auth import Principal, authorize, state_of
 from athar.web.render import render, speaker_for
 from athar.web.routes.api import json_body
-from athar.web.routes.common import multi, posted
+from athar.web.routes.common import multi, page_number, posted
 from athar.web.state import State
 
 router = APIRouter()
+QUEUE_PAGE = 100  # rows per page of the queue
 
 
 def item_context(
@@ -43,6 +45,7 @@ def item_context(
         "status_label": vocab.label("verification_status", status, speaker.lang),
         "corroborating_text": corroborating or " ".join(i.id for i in panel.corroborating),
         "similar_error": speaker.error(panel.similar_error) if panel.similar_error else None,
+        "described": verifyview.description(panel.described, speaker.lang),
         "errors": errors,
     }
 
@@ -60,13 +63,17 @@ async def queue_page(request: Request) -> Response:
     except AtharError as exc:
         error = speaker.error(exc)
     vocab = state.records.vocab
+    page = page_number(request)
     return render(
         request,
         "verification.html",
         principal,
         {
-            "rows": rows[:500],
+            "rows": rows[page * QUEUE_PAGE : (page + 1) * QUEUE_PAGE],
             "total": len(rows),
+            "page": page,
+            "has_next": len(rows) > (page + 1) * QUEUE_PAGE,
+            "page_query": urlencode({"status": status}),
             "status": status,
             "error": error,
             "statuses": [
@@ -110,12 +117,18 @@ async def verify_form(request: Request, item_id: str) -> Response:
 
 
 @router.get("/api/verification")
-async def api_queue(request: Request, status: str | None = None) -> dict[str, Any]:
-    """Every file with its verification status, latest change first."""
+async def api_queue(
+    request: Request, status: str | None = None, offset: int = 0, limit: int = 500
+) -> dict[str, Any]:
+    """Files with their verification status, latest change first; `offset`/`limit` page
+    through a long queue (`total` says how many there are)."""
     authorize(request, "read")
+    if offset < 0 or not 1 <= limit <= 5000:
+        raise InputError("offset must be 0 or more and limit between 1 and 5000")
     state = state_of(request)
     rows = await state.worker.run(verifyview.queue, state, status or None)
-    return {"items": [r.to_json() for r in rows]}
+    page = rows[offset : offset + limit]
+    return {"items": [r.to_json() for r in page], "total": len(rows), "offset": offset}
 
 
 @router.get("/api/verification/{item_id}")
