@@ -169,6 +169,8 @@ def test_documenter_journey_in_chromium(server: tuple[str, World], tmp_path: Pat
         page.goto(base + "/map")
         page.wait_for_selector(".leaflet-marker-icon", timeout=15000)
         assert page.locator(".leaflet-marker-icon").count() >= 2  # both incidents placed
+        page.wait_for_selector(".leaflet-tooltip.place", timeout=15000)  # towns, in Arabic
+        assert page.locator(".leaflet-tooltip.place", has_text="حمص").count() == 1
         page.screenshot(path=str(SHOTS / "map-ar.png"))
 
         # The documenter may not read the audit log; an admin can, and finds the entry.

@@ -13,6 +13,22 @@
         .addTo(map).bringToBack();
     });
   }
+  if (el.dataset.places) {
+    // Towns and cities for orientation, labelled in the page's language.
+    var lang = document.documentElement.lang === "ar" ? "name_ar" : "name_en";
+    fetch(el.dataset.places).then(function (r) { return r.json(); }).then(function (data) {
+      L.geoJSON(data, {
+        pointToLayer: function (feature, latlng) {
+          var p = feature.properties || {};
+          return L.circleMarker(latlng, {
+            radius: p.rank === 1 ? 3 : 2, color: "#555", weight: 1, fillOpacity: 1, interactive: false
+          }).bindTooltip(String(p[lang] || ""), {
+            permanent: p.rank === 1, direction: "right", className: "place", opacity: 0.8
+          });
+        }
+      }).addTo(map);
+    });
+  }
   fetch(el.dataset.incidents, { credentials: "same-origin" })
     .then(function (r) { return r.json(); })
     .then(function (data) {
