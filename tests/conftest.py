@@ -123,3 +123,11 @@ def records(vault: Vault, store_url: str | None) -> Iterator[Records]:
     service = Records(vault, store_url)
     yield service
     service.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault-injection tests run dozens of CLI processes, each with a deliberately slow
+    Argon2id unlock: on a loaded 2-core machine they need more than the default 300 s."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(900))
