@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
+from athar.crypto.identity import fingerprint
 from athar.errors import InputError
 from athar.sync import service
+from athar.vault import rotation
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 bundle_app = typer.Typer(help="Move evidence out in encrypted bundles.", no_args_is_help=True)
@@ -226,6 +228,30 @@ def revoke_cmd(
     ctx.out.print(ctx.t("Revoked {device}", device=dev.fingerprint), highlight=False)
 
 
+@device_app.command("rotate")
+def rotate_cmd(context: typer.Context, json_out: JsonOpt = False) -> None:
+    """Give this device new keys; the old key signs its own retirement. What it signed
+    before stays valid; what it signs from now on is refused wherever the news arrives."""
+    ctx = command_ctx(context, json_out)
+    with open_vault(ctx) as vault:
+        link = run_guarded(ctx, rotation.rotate, vault)
+        card = service.card(vault)
+    data = {"old": fingerprint(link.old), "after_dseq": link.after, **card}
+    if ctx.json:
+        ctx.emit_json(data)
+        return
+    ctx.out.print(
+        ctx.t(
+            "Rotated: {old} is retired, this device is now {new}. Send a bundle to the "
+            "other devices so they learn it; bundles already sent to the old key "
+            "cannot be opened here any more and must be sent again.",
+            old=data["old"],
+            new=card["fingerprint"],
+        ),
+        highlight=False,
+    )
+
+
 @device_app.command("list")
 def list_cmd(context: typer.Context, json_out: JsonOpt = False) -> None:
     """The devices this vault knows, and which are revoked."""
@@ -237,6 +263,8 @@ def list_cmd(context: typer.Context, json_out: JsonOpt = False) -> None:
         return
     for d in devices:
         state = ctx.t("revoked") if d["revoked_after"] is not None else ""
+        if d["rotated_after"] is not None:
+            state += " " + ctx.t("retired (rotated)")
         admin = ctx.t("admin") if d["admin"] else ""
         ctx.out.print(f"{d['fingerprint']}  {d['name']}  {admin} {state}", highlight=False)
 

@@ -52,17 +52,27 @@ def split_cmd(
     ctx = command_ctx(context, json_out)
     if out.exists() and any(out.iterdir()):
         raise ctx.fail(InputError("{path} exists and is not empty", path=str(out)))
+    files: list[Path] = []
+
+    def write(made: list[recovery.RecoveryShare]) -> None:
+        files.extend(recovery.write_paper(made, out))  # the paper first, then the key file
+
     with open_vault(ctx) as vault:
-        made = run_guarded(ctx, recovery.split, vault.root / KEY_FILE, vault.keys, k, n)
-    files = run_guarded(ctx, recovery.write_paper, made, out)
+        key_path = vault.root / KEY_FILE
+        retired = recovery.has_recovery(key_path)
+        run_guarded(ctx, recovery.split, key_path, vault.keys, k, n, write)
     if ctx.json:
-        ctx.emit_json({"ok": True, "k": k, "n": n, "files": [str(f) for f in files]})
+        ctx.emit_json(
+            {"ok": True, "k": k, "n": n, "files": [str(f) for f in files], "retired": retired}
+        )
         return
     ctx.out.print(
         ctx.t(
             "Wrote {n} recovery shares to {path}; any {k} reopen the vault", n=n, k=k, path=str(out)
         )
     )
+    if retired:
+        ctx.out.print(ctx.t("The shares of the previous split no longer open this vault"))
     ctx.out.print(ctx.t("Print them, give one to each trusted person, then delete the folder"))
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from athar.crypto.identity import DeviceIdentity, fingerprint
 from athar.errors import AtharError, IntegrityError
-from athar.vault import merkle
+from athar.vault import merkle, rotation
 from athar.vault.checkpoint import SignedCheckpoint
 from athar.vault.events import IMPORTED_KIND, SignedEvent, unwrap
 from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, SHORT_ID
@@ -94,6 +94,7 @@ class ChunkResult:
     problems: list[Problem] = field(default_factory=list)
     missing_keys: list[tuple[str, bytes, str]] = field(default_factory=list)  # id, ref, where
     item_refs: list[tuple[str, bytes]] = field(default_factory=list)  # (item id, blob ref)
+    rotations: list[tuple[bytes, int, dict[str, Any]]] = field(default_factory=list)
     blobs_checked: int = 0
     bytes_checked: int = 0
 
@@ -151,6 +152,8 @@ def check_chunk(vault: Vault, lo: int, hi: int) -> ChunkResult:
         kind, body = real.event.kind, real.event.body
         target = str(body.get("item")) if kind == ITEM_SHREDDED else None
         out.facts.append((seq, signed.leaf, ev.device, ev.dseq, ev.prev, kind, target))
+        if ev.kind == rotation.ROTATED:  # this device's own rotations name its former keys
+            out.rotations.append((ev.device, ev.dseq, ev.body))
         if kind == ITEM_ADDED:
             _check_item_blob(vault, seq, real, blobs.get(seq), out)
     return out
@@ -250,7 +253,9 @@ def _start_method() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _check_devices(facts: list[Facts], known: set[bytes], report: AuditReport) -> None:
+def _check_devices(
+    facts: list[Facts], known: set[bytes], retired: dict[bytes, int], report: AuditReport
+) -> None:
     heads: dict[bytes, tuple[int, bytes, int]] = {}  # device -> (dseq, leaf, seq)
     for seq, leaf, device, dseq, prev, _kind, _target in facts:
         if device not in known:
@@ -258,6 +263,12 @@ def _check_devices(facts: list[Facts], known: set[bytes], report: AuditReport) -
                 f"event #{seq}", f"signed by unknown device {fingerprint(device)} (forged)"
             )
             continue
+        if device in retired and dseq > retired[device]:
+            report.problem(
+                f"event #{seq}",
+                f"signed by this device's former key {fingerprint(device)} after it was "
+                f"rotated (its event {retired[device]}): made with a copied key",
+            )
         last = heads.get(device)
         want_dseq, want_prev = (last[0] + 1, last[1].hex()) if last else (0, None)
         if dseq != want_dseq or prev != want_prev:
@@ -372,8 +383,10 @@ def audit(
         report.bytes_checked += c.bytes_checked
     report.problems.sort(key=_event_order)
 
-    known = {vault.keys.identity.public_key}
-    _check_devices(facts, known, report)
+    own = vault.keys.identity.public_key
+    former = rotation.own_former_keys(own, [r for c in chunks for r in c.rotations])
+    known = {own, *former}
+    _check_devices(facts, known, {k: link.after for k, link in former.items()}, report)
     complete = len(facts) == size
     _check_checkpoints(
         vault, [f[1] for f in facts] if complete else None, size, known, report, external or []

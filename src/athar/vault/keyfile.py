@@ -9,9 +9,11 @@ in the vault is sealed under keys derived from the master key, so destroying thi
 small file destroys access to everything: that is what `athar wipe` does.
 
 Optional fields (issue 10): "recovery", the master key sealed a second time under a key
-that exists only as paper shares (athar.vault.recovery), and "guard", the clear-text
-auto-wipe counter (athar.vault.duress). Every rewrite goes through save(), which also
-overwrites the old file's blocks; scrubbed() is what a duress unlock leaves behind.
+that exists only as paper shares (athar.vault.recovery), "guard", the clear-text
+auto-wipe counter (athar.vault.duress), and "pending", the next device identity while a
+key rotation is under way (athar.vault.rotation; settled when the vault next opens).
+Every rewrite goes through save(), which also overwrites the old file's blocks;
+scrubbed() is what a duress unlock leaves behind.
 
 Nothing in this file names the device or its public key: a seized disk must not link
 its owner to evidence published with that key.
@@ -112,6 +114,50 @@ def keys_from_master(document: dict[str, Any], master: bytes) -> UnlockedKeys:
         what="identity",
     )
     return UnlockedKeys(master, DeviceIdentity.from_bytes(blob[:64]), blob[64:])
+
+
+def _seal_identity(keys: UnlockedKeys, identity: DeviceIdentity, ad: bytes) -> str:
+    return aead.seal(keys.subkey("identity"), identity.to_bytes() + keys.vault_id, ad).hex()
+
+
+PENDING = "pending"
+_PENDING_AD = b"identity pending"
+
+
+def stage_identity(path: Path, keys: UnlockedKeys, new: DeviceIdentity) -> None:
+    """Keep *new* beside the current identity before the ledger records the rotation, so
+    that a crash between the two writes loses no key: see settle_identity()."""
+    document = load(path)
+    document[PENDING] = _seal_identity(keys, new, _PENDING_AD)
+    save(path, document)
+
+
+def pending_identity(document: dict[str, Any], master: bytes) -> DeviceIdentity | None:
+    sealed = document.get(PENDING)
+    if not isinstance(sealed, str):
+        return None
+    try:
+        blob = aead.open_sealed(
+            subkey(master, "identity"), bytes.fromhex(sealed), _PENDING_AD, what="identity"
+        )
+    except (IntegrityError, ValueError):
+        return None  # a damaged pending slot: the rotation never happened
+    return DeviceIdentity.from_bytes(blob[:64])
+
+
+def commit_identity(path: Path, keys: UnlockedKeys) -> None:
+    """Make *keys*' identity the device's own and forget the pending slot (one rewrite,
+    which also overwrites the blocks of the file that held the old identity)."""
+    document = load(path)
+    document["identity"] = _seal_identity(keys, keys.identity, b"identity")
+    document.pop(PENDING, None)
+    save(path, document)
+
+
+def drop_pending(path: Path) -> None:
+    document = load(path)
+    if document.pop(PENDING, None) is not None:
+        save(path, document)
 
 
 def unlock(path: Path, passphrase: str) -> UnlockedKeys:

@@ -286,6 +286,7 @@ class Ledger:
         tx = Transaction(self, self.head())
         signed_cp: SignedCheckpoint | None = None
         try:
+            self._refuse_if_retired()
             yield tx
             if tx.appended or always_checkpoint:
                 signed_cp = tx.finish()
@@ -303,6 +304,23 @@ class Ledger:
             raise
         if signed_cp is not None:
             self._append_checkpoint_file(signed_cp)
+
+    def retired_keys(self) -> set[bytes]:
+        """This device's former keys (athar.vault.rotation), sealed in meta."""
+        row = self.conn.execute("SELECT v FROM meta WHERE k='retired'").fetchone()
+        if row is None:
+            return set()
+        plain = aead.open_sealed(self._meta_key, row[0], b"retired", what="ledger head")
+        return {base64.b64decode(k) for k in json.loads(plain)}
+
+    def _refuse_if_retired(self) -> None:
+        """Another process (a web server) that opened the vault before a rotation must not
+        go on signing with the old key: its events would be refused everywhere."""
+        if self.keys.identity.public_key in self.retired_keys():
+            raise AtharError(
+                "this device's key was rotated by another command; open the vault again "
+                "(restart the server)"
+            )
 
     def _seal_checkpoint(self, signed: SignedCheckpoint) -> bytes:
         doc = json.dumps({"note": signed.note, "vkey": signed.verifier_key}).encode()
@@ -375,6 +393,15 @@ class Transaction:
         self.head.advance(signed)
         self.appended.append(signed)
         return signed
+
+    def retire(self, key: bytes) -> None:
+        """Record *key* as a former key of this device (inside the rotation's transaction)."""
+        ledger = self.ledger
+        keys = sorted(base64.b64encode(k).decode() for k in ledger.retired_keys() | {key})
+        ledger.conn.execute(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('retired', ?)",
+            (aead.seal(ledger._meta_key, json.dumps(keys).encode(), b"retired"),),
+        )
 
     def put_blob_key(self, ref: bytes, sealed_key: bytes, seq: int) -> None:
         self.ledger.conn.execute(

@@ -14,7 +14,7 @@ master key and seals it under a new passphrase; the shares stay valid until the 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +48,18 @@ class RecoveryShare:
         return self.share.to_text()
 
 
-def split(key_path: Path, keys: UnlockedKeys, k: int, n: int) -> list[RecoveryShare]:
-    """Make a fresh recovery key, seal the master key under it, and split it k-of-n."""
+def split(
+    key_path: Path,
+    keys: UnlockedKeys,
+    k: int,
+    n: int,
+    before_commit: Callable[[list[RecoveryShare]], object] | None = None,
+) -> list[RecoveryShare]:
+    """Make a fresh recovery key, seal the master key under it, and split it k-of-n.
+
+    This also rotates the recovery key: the previous split's shares stop opening the
+    vault. *before_commit* (printing the new shares) runs before the key file changes, so
+    a failure there leaves the old shares working rather than no shares at all."""
     shares.check_threshold(k, n)
     secret = aead.random_key()
     split_id = os.urandom(SPLIT_ID_BYTES)
@@ -58,9 +68,14 @@ def split(key_path: Path, keys: UnlockedKeys, k: int, n: int) -> list[RecoverySh
         subkey(secret, "recovery"), keys.master, _ad(split_id), cache=False
     ).hex()
     group = keys.vault_id + split_id
-    made = shares.make_shares(PURPOSE, group, secret, k, n)
+    made = [
+        RecoveryShare(keys.vault_id, split_id, s)
+        for s in shares.make_shares(PURPOSE, group, secret, k, n)
+    ]
+    if before_commit is not None:
+        before_commit(made)
     keyfile.save(key_path, document)
-    return [RecoveryShare(keys.vault_id, split_id, s) for s in made]
+    return made
 
 
 def parse(texts: Sequence[tuple[str, str]]) -> list[shares.Share]:

@@ -147,7 +147,31 @@ class Vault:
         if not is_vault(root):
             raise VaultNotFound("no Athar vault at {path}", path=str(root))
         opened, keys = duress.unlock(root, passphrase)
-        return cls(opened, keys)
+        vault = cls(opened, keys)
+        try:
+            vault._settle_rotation()
+        except BaseException:
+            vault.close()
+            raise
+        return vault
+
+    def _settle_rotation(self) -> None:
+        """Finish or undo a key rotation a crash interrupted (athar.vault.rotation): it
+        committed if the ledger holds the new key's acknowledgement."""
+        path = self.root / KEY_FILE
+        if keyfile.PENDING not in keyfile.load(path):
+            return
+        with duress._locked(self.root):
+            document = keyfile.load(path)
+            if keyfile.PENDING not in document:
+                return
+            new = keyfile.pending_identity(document, self.keys.master)
+            if new is not None and b64(new.public_key) in self.ledger.head().devices:
+                keys = UnlockedKeys(self.keys.master, new, self.keys.vault_id)
+                keyfile.commit_identity(path, keys)
+                self.keys = self.ledger.keys = keys
+            else:
+                keyfile.drop_pending(path)
 
     def close(self) -> None:
         self.ledger.close()
