@@ -82,6 +82,7 @@ def _plain_chunks(
     while produced < total:
         want = min(chunk_size, total - produced)
         buf = bytearray()
+        data = b""
         if first:
             buf += _LENGTH.pack(content_length)
             first = False
@@ -95,10 +96,16 @@ def _plain_chunks(
                 if not more:
                     raise SourceLengthChanged("file shrank while it was being read", grew=False)
                 data += more
-            buf += data
+            if start or take < want:
+                buf += data
             remaining_content -= take
-        buf += bytes(want - len(buf))
-        chunk = bytes(buf)
+        if start == 0 and take == want:
+            # A whole chunk of content: used as read, no copies (bytes, as libsodium
+            # wants; a source may hand out a bytearray).
+            chunk = data if type(data) is bytes else bytes(data)
+        else:
+            buf += bytes(want - len(buf))
+            chunk = bytes(buf)
         produced += want
         yield chunk, memoryview(chunk)[start : start + take]
     if source.read(1):
@@ -203,19 +210,23 @@ def decrypt_stream(
                 what=what,
                 index=index,
             ) from None
-        view = memoryview(plain)
+        start = 0
         if first:
-            if len(view) < _LENGTH.size:
+            if len(plain) < _LENGTH.size:
                 raise IntegrityError("{what} has a malformed first chunk", what=what)
-            (content_left,) = _LENGTH.unpack(view[: _LENGTH.size])
-            view = view[_LENGTH.size :]
+            (content_left,) = _LENGTH.unpack_from(plain)
+            start = _LENGTH.size
             first = False
         assert content_left is not None
-        take = min(content_left, len(view))
+        take = min(content_left, len(plain) - start)
         if take:
-            yield bytes(view[:take])
+            # A whole chunk of content is yielded as it is (no copy); the first and last
+            # chunks are sliced.
+            yield plain if take == len(plain) else plain[start : start + take]
             content_left -= take
-        if any(view[take:]):
+        end = start + take
+        # Padding is zero: counted in C (any() over a memoryview iterates in Python).
+        if end < len(plain) and plain.count(0, end) != len(plain) - end:
             raise IntegrityError("{what} has non-zero padding", what=what)
         index += 1
         if tag == TAG_FINAL:

@@ -30,9 +30,10 @@ from athar.errors import InputError, IntegrityError
 from athar.sync import membership
 from athar.sync.state import SyncState
 from athar.vault import merkle
-from athar.vault.blobs import LengthMismatch, StagedBlob
+from athar.vault.blobs import BackgroundSync, LengthMismatch, StagedBlob
 from athar.vault.checkpoint import SignedCheckpoint, open_note
 from athar.vault.events import IMPORTED_KIND, SignedEvent, parse_entry, unwrap
+from athar.vault.fsutil import raise_if_disk_full
 from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, item_from_event
 from athar.vault.vault import Vault
 
@@ -89,15 +90,36 @@ def collect(vault: Vault, since: int) -> Outgoing:
     return Outgoing(cp, since, entries, sorted(blobs.items()))
 
 
-def blob_plaintext(vault: Vault, sha256: str) -> Iterator[bytes]:
-    """A held blob's plaintext, checked against its hash as it streams."""
+def blob_plaintext(vault: Vault, sha256: str, size: int | None = None) -> Iterator[bytes]:
+    """A held blob's plaintext, authenticated chunk by chunk as it streams.
+
+    Not hashed again on the way out (a third of an export's time): the blob's data key
+    is sealed under the vault's wrap key for this SHA-256 (its keyed name is the key's
+    associated data), and secretstream authenticates every chunk, their order, the
+    stated length and the end under that key; the only writer of a ciphertext under it
+    hashed exactly the bytes it encrypted. So what decrypts is what was hashed, unless
+    someone holds the vault's keys, and then the receiver, which hashes every file it
+    takes and refuses the whole bundle on a mismatch, is the check that matters
+    (docs/bundle-format.md, "Export and import internals"). ``athar verify`` still
+    re-hashes every blob."""
     ref = vault.blobs.ref(bytes.fromhex(sha256))
     row = vault.ledger.blob_key(ref)
     if row is None:
         raise IntegrityError("blob {sha} is no longer held", sha=sha256[:12])
-    signed = vault.ledger.event_at(row[1])
-    item = item_from_event(row[1], unwrap(signed))
-    return vault.read_with_key(item, row[0], vault.ledger.inline_blob(ref))
+    item = item_from_event(row[1], unwrap(vault.ledger.event_at(row[1])))
+    what = f"item {item.short_id}"
+    data_key = vault.blobs.open_key(ref, row[0], what)
+    chunks = vault.blobs.read(ref, data_key, what, vault.ledger.inline_blob(ref))
+    return _counted(chunks, item.size if size is None else size, what)
+
+
+def _counted(chunks: Iterator[bytes], size: int, what: str) -> Iterator[bytes]:
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        yield chunk
+    if seen != size:
+        raise IntegrityError("{what}: content does not match its recorded SHA-256", what=what)
 
 
 def _is_sha256(value: object) -> TypeGuard[str]:
@@ -155,6 +177,7 @@ class Importer:
         self.mirror_start = 0
         self.needed: dict[str, int] = {}  # sha256 -> size, blobs new events name
         self.staged: dict[str, StagedBlob] = {}
+        self.syncer = BackgroundSync()  # staged files are flushed while the next arrives
         self.report: ImportReport | None = None
 
     # -- checking ------------------------------------------------------------------
@@ -181,6 +204,7 @@ class Importer:
                 have=len(entries),
             )
         members = self._membership()
+        members.preview(entries)  # rotations and revocations it carries count from its start
         if not self.accept_unknown:
             self._require_trusted(members, sender, None, "the bundle's sender")
         mirror = self.state.mirror(origin)
@@ -214,7 +238,7 @@ class Importer:
         for offset, entry in enumerate(entries[held - since :]):
             where = f"event {held + offset} of {origin}"
             outer = parse_entry(entry, where)
-            if outer.event.device != sender or not outer.signature_valid():
+            if not members.same_device(outer.event.device, sender) or not outer.signature_valid():
                 raise IntegrityError("{where}: its signature does not verify", where=where)
             real = outer
             if outer.event.kind == IMPORTED_KIND:
@@ -284,7 +308,7 @@ class Importer:
     ) -> None:
         ev = real.event
         device = fingerprint(ev.device)
-        if ev.device == self.own:
+        if members.is_own(ev.device):
             raise IntegrityError(
                 "{where} is signed by this device but this vault does not hold it", where=where
             )
@@ -321,7 +345,7 @@ class Importer:
         blobs = self.vault.blobs
         blobs.ensure_dirs()
         try:
-            staged = blobs.stage_stream(source, size)
+            staged = blobs.stage_stream(source, size, syncer=self.syncer)
         except LengthMismatch:
             raise IntegrityError("file {sha} in the bundle is truncated", sha=sha256[:12]) from None
         digest = staged.sha256
@@ -333,6 +357,7 @@ class Importer:
         self.staged[sha256] = staged
 
     def discard(self) -> None:
+        self.syncer.close()
         for staged in self.staged.values():
             self.vault.blobs.discard(staged)
         self.staged.clear()
@@ -349,6 +374,12 @@ class Importer:
         if not self.new and not self.new_leaves:
             return self.report
         vault, blobs = self.vault, self.vault.blobs
+        try:
+            self.syncer.wait()  # every staged file is on disk before the commit point
+        except OSError as exc:
+            self.discard()
+            raise_if_disk_full(exc)
+            raise
         dirs: set[Path] = set()
         shredded: list[bytes] = []
         contents = self._item_contents()

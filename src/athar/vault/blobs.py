@@ -25,6 +25,7 @@ import hmac
 import os
 import stat
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -119,12 +120,21 @@ class BlobStore:
                 raise _unreadable(source, exc) from None
 
     def stage_stream(
-        self, source: BinaryIO, size: int, progress: Callable[[int], None] | None = None
+        self,
+        source: BinaryIO,
+        size: int,
+        progress: Callable[[int], None] | None = None,
+        *,
+        syncer: BackgroundSync | None = None,
     ) -> StagedBlob:
         """Encrypt exactly *size* bytes read from *source* (a file, an upload reassembled
         from chunks, a member of a bundle) into a staged blob: sealed in memory when small,
         else a private temp file of ciphertext only, fsynced. Raises LengthMismatch when the
-        stream holds fewer or more bytes; each caller says what that means for its input."""
+        stream holds fewer or more bytes; each caller says what that means for its input.
+
+        With a *syncer*, the fsync is handed to its thread instead of waited for here, so
+        the disk flushes one file while the next is encrypted (a bundle of many files);
+        the caller must call ``syncer.wait()`` before anything refers to the blob."""
         data_key = aead.random_key()
         if size <= INLINE_MAX:
             content = _read_up_to(source, size + 1)
@@ -142,10 +152,13 @@ class BlobStore:
                     digest = encrypt_stream(source, out, data_key, size, progress=progress)
                 except SourceLengthChanged as exc:
                     raise LengthMismatch(size + 1 if exc.grew else -1, size) from None
-                os.fsync(out.fileno())
                 written = os.fstat(out.fileno()).st_size
-            if written != ciphertext_length(size):
-                raise OSError(errno.EIO, "encrypted file has the wrong length")
+                if written != ciphertext_length(size):
+                    raise OSError(errno.EIO, "encrypted file has the wrong length")
+                if syncer is None:
+                    os.fsync(out.fileno())
+                else:  # the descriptor that wrote it: a write-back error is reported to it
+                    syncer.add(os.dup(out.fileno()))
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -208,6 +221,46 @@ class BlobStore:
                 with contextlib.suppress(ValueError):
                     refs.add(bytes.fromhex(sub.name + f.name))
         return refs
+
+
+class BackgroundSync:
+    """fsync files on one helper thread, in the order given; wait() before relying on them.
+
+    fsync is a system call that releases the GIL, so the disk writes one staged file back
+    while this thread reads, hashes and encrypts the next. wait() re-raises the first
+    error (a full disk shows up here, not later)."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    def add(self, fd: int) -> None:
+        """fsync then close *fd* (the caller hands it over, e.g. an os.dup of its own)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="athar-fsync")
+        self._pending.append(self._pool.submit(_fsync_close, fd))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]
+        for exc in errors:
+            if exc is not None:
+                raise exc
+
+    def close(self) -> None:
+        """Wait for the thread (errors are dropped: the caller is already failing)."""
+        with contextlib.suppress(OSError):
+            self.wait()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_up_to(fh: BinaryIO, limit: int) -> bytes:
