@@ -20,6 +20,7 @@ from athar.cli import (
     publish_cmds,
     records_cmds,
     security_cmds,
+    sync_cmds,
     verify_cmds,
     web_cmds,
 )
@@ -435,6 +436,7 @@ verify_cmds.register(app)
 publish_cmds.register(app)
 security_cmds.register(app)
 web_cmds.register(app)
+sync_cmds.register(app)
 
 
 def _no_core_dumps() -> None:

@@ -8,17 +8,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyrage
 
 from athar.crypto.identity import fingerprint
-from athar.errors import AtharError, InputError
+from athar.errors import AtharError, InputError, IntegrityError
 from athar.sync import agekeys, bundle, exchange, membership, parts, receipt
 from athar.sync.exchange import ImportReport
 from athar.sync.state import SyncState
-from athar.vault.events import unwrap
+from athar.vault.events import IMPORTED_KIND, parse_entry, unwrap
 from athar.vault.fsutil import open_private, private_mkdir
+from athar.vault.items import ITEM_ADDED
 from athar.vault.vault import Vault
 
 ACKS = "acks"  # receiver device key (b64) -> size of our ledger it acknowledged
@@ -290,3 +291,109 @@ def ack(vault: Vault, text: str) -> dict[str, Any]:
         "consistency_path": [h.hex() for h in path],
         "known_device": members(vault).known(r.signer),
     }
+
+
+# -- sync over HTTP: what athar.sync.server and athar.sync.http_client call ---------------
+# A peer (server or client) gets the same bundle exchange as a memory card, with two
+# savings a live link allows: files the peer itself sent us are not sent back (it holds
+# them), and a range made only of the peer's own events coming back is not sent at all
+# (it travels with the next real bundle, so the ledgers stay contiguous).
+MAILBOX = "mailbox"  # relayed bundle id -> {"to", "from", "size", "sha256"}
+
+
+def _peer_files(entries: Sequence[bytes], peer_origin: str | None) -> set[str]:
+    """SHA-256 of files named by events that arrived here from *peer_origin*."""
+    out: set[str] = set()
+    if peer_origin is None:
+        return out
+    for entry in entries:
+        signed = parse_entry(entry)
+        if signed.event.kind != IMPORTED_KIND or signed.event.body.get("from") != peer_origin:
+            continue
+        real = unwrap(signed)
+        if real.event.kind == ITEM_ADDED:
+            out.add(str(real.event.body.get("sha256")))
+    return out
+
+
+def peer_lacks(vault: Vault, since: int, peer_origin: str | None) -> bool:
+    """Whether our events from *since* on hold anything the peer did not send us itself."""
+    for batch in vault.ledger.events_after(since - 1):
+        for _, signed in batch:
+            if signed.event.kind != IMPORTED_KIND or signed.event.body.get("from") != peer_origin:
+                return True
+    return False
+
+
+def export_for_peer(
+    vault: Vault,
+    recipient: bytes,
+    since: int,
+    sink: BinaryIO,
+    *,
+    peer_origin: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ExportResult:
+    """One bundle of our events from *since* on, encrypted to the X25519 key
+    *recipient*, without the files *peer_origin* sent us."""
+    out = exchange.collect(vault, since)
+    skip = _peer_files(out.entries, peer_origin)
+    out.blobs = [(sha, n) for sha, n in out.blobs if sha not in skip]
+    rec = agekeys.parse_recipient(agekeys.recipient_string(recipient))
+    bundle.write(vault, out, [rec], sink, progress)
+    return ExportResult(
+        [],
+        since,
+        out.checkpoint.checkpoint.size,
+        len(out.entries),
+        len(out.blobs),
+        sum(n for _, n in out.blobs),
+        0,
+    )
+
+
+def held_of(vault: Vault, origin: str) -> int:
+    """How many events of vault *origin*'s ledger this vault holds."""
+    return int(SyncState(vault.ledger).get(exchange.ORIGINS).get(origin, 0))
+
+
+def receipt_for(vault: Vault, origin: str) -> str | None:
+    """Our signed receipt of what we hold of *origin*, or None when we hold nothing."""
+    if held_of(vault, origin) == 0:
+        return None
+    return make_receipt(vault, origin)
+
+
+def ack_from(vault: Vault, text: str, device: bytes) -> int:
+    """Take a full receipt that *device* signed (refusing one signed by another key);
+    the size of our ledger it holds."""
+    try:
+        r = receipt.parse(text)
+    except ValueError:
+        raise InputError("this is not an Athar receipt") from None
+    if r.signer != device:
+        raise IntegrityError("the receipt is signed by another device than the one syncing")
+    SyncState(vault.ledger)  # its tables, which ack() cannot create inside its transaction
+    done = ack(vault, text)
+    return int(done["size"])
+
+
+def import_file(vault: Vault, path: Path, *, accept_unknown: bool = False) -> ImportReport:
+    """Verify and import one whole bundle file; all or nothing."""
+    return _import_file(vault, path, accept_unknown)
+
+
+def mailbox(vault: Vault) -> dict[str, Any]:
+    return SyncState(vault.ledger).get(MAILBOX)
+
+
+def put_mailbox(vault: Vault, box: dict[str, Any]) -> None:
+    state = SyncState(vault.ledger)
+    with vault.ledger.transaction() as tx:
+        del tx
+        state.put(MAILBOX, box)
+
+
+def acked_by(vault: Vault, device: bytes) -> int:
+    """How much of our ledger *device* acknowledged holding (0 if it never did)."""
+    return int(SyncState(vault.ledger).get(ACKS).get(base64.b64encode(device).decode(), 0))
