@@ -59,6 +59,7 @@ import csv
 import json
 import os
 import random
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -787,21 +788,33 @@ def child_build_ledger(vault: str, events: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_rebuild(vault: str) -> dict[str, Any]:
     v, records = _open(vault)
     before = _table_counts(records)
     ready_kib = vm_hwm_kib()
     noise = Noise()
+    own0, kids0 = _cpu_s(resource.RUSAGE_SELF), _cpu_s(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     stats = records.rebuild()
     seconds = time.perf_counter() - t0
     foreign = noise.foreign_cpu_s()
+    # CPU of each side: the writer (this process) and the reader (its child process);
+    # with other load on the machine these say more than the wall time
+    writer_cpu = _cpu_s(resource.RUSAGE_SELF) - own0
+    reader_cpu = _cpu_s(resource.RUSAGE_CHILDREN) - kids0
     after = _table_counts(records)
     size = v.ledger.size()
     records.close()
     v.close()
     return {
         "rebuild_s": seconds,
+        "writer_cpu_s": round(writer_cpu, 2),
+        "reader_cpu_s": round(reader_cpu, 2),
         "applied": stats.applied,
         "ignored": stats.ignored,
         "ledger_size": size,
@@ -1350,6 +1363,8 @@ def part_rebuild(events: int, repeats: int, force: bool) -> dict[str, Any]:
                     rebuild_peak_rss_kib=run["peak_rss_kib"],
                     rss_before_rebuild_kib=out["rss_before_rebuild_kib"],
                     rebuild_foreign_cpu_s=out["foreign_cpu_s"],
+                    writer_cpu_s=out["writer_cpu_s"],
+                    reader_cpu_s=out["reader_cpu_s"],
                     counts_equal=out["counts_equal"]
                     and record_counts(out["counts_after"]) == record_counts(build["counts"]),
                     counts_after=out["counts_after"],
@@ -2074,6 +2089,13 @@ def render_rebuild(w: Callable[[str], None], rb: dict[str, Any]) -> None:
         f"(after opening, before the rebuild: {rb['rss_before_rebuild_mib']} MiB) |"
     )
     w(f"| peak RSS of the read floor process | {rb['read_peak_rss_mib']} MiB |")
+    cpu = [r for r in rb["repeats"] if "writer_cpu_s" in r]
+    if cpu:
+        w(
+            "| CPU s of the writer / reader process, API repeats | "
+            + ", ".join(f"{r['writer_cpu_s']:.1f} / {r['reader_cpu_s']:.1f}" for r in cpu)
+            + " |"
+        )
     counts = ", ".join(
         f"{k.split('.', 1)[1]} {v:,}" for k, v in rb["counts"].items() if k.startswith("records.")
     )

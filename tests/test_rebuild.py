@@ -5,21 +5,24 @@ organisation vocabulary terms."""
 
 from __future__ import annotations
 
-import pickle
+import marshal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from athar.crypto.identity import DeviceIdentity
+from athar.errors import IntegrityError
 from athar.records import events as ev
 from athar.records import store
 from athar.records.hlc import Clock
 from athar.records.projection import ApplyStats, Projection
-from athar.records.rebuild import Router, write_batches
+from athar.records.rebuild import Router, decode_batch, encode_batch, write_batches
 from athar.records.service import Records
 from athar.vault.events import Event, SignedEvent, sign_event, utc_now
 from athar.vault.vault import Vault
@@ -174,7 +177,7 @@ def one_by_one(folder: Path, events: list[SignedEvent], cuts: list[int]) -> tupl
 
 def two_sided(folder: Path, events: list[SignedEvent], batch: int) -> tuple[Any, ApplyStats]:
     """The reader's routing and the writer's merging, in one process; each batch goes
-    through pickle as it does between the processes."""
+    through marshal as it does between the processes."""
     engine = store.sqlite_engine(folder / "rebuilt.db", b"\x07" * 32, bulk=True)
     projection = Projection(engine, "test-vault", bulk=True)
     essentials = [
@@ -183,8 +186,8 @@ def two_sided(folder: Path, events: list[SignedEvent], batch: int) -> tuple[Any,
     ]
     router = Router()
     batches = (
-        pickle.loads(pickle.dumps(router.batch(essentials[i : i + batch])))
-        for i in range(0, len(essentials), batch)
+        decode_batch(marshal.loads(marshal.dumps(encode_batch(router.batch(part)))))
+        for part in (essentials[i : i + batch] for i in range(0, len(essentials), batch))
     )
     with store.bulk_load(engine) as conn:
         stats = write_batches(projection, conn, batches, None)
@@ -254,3 +257,30 @@ def test_rebuild_process_over_a_real_ledger_matches(vault: Vault, tmp_path: Path
     assert after == before
     assert before["records"] and before["links"] and before["vocab_terms"]
     assert stats.ignored == 2 and stats.applied == len(events) - 2
+
+
+def test_a_damaged_event_stops_the_rebuild_and_keeps_the_old_projection(vault: Vault) -> None:
+    """The reader's error crosses back as the same error, with its message, and nothing
+    of the half-built store replaces the projection."""
+    events = make_events(
+        [("single", ("person", i, "person", 0, i, "good")) for i in range(3)]
+        + [("single", ("status", 0, "status", 1, 1, "good"))],
+        [1],
+    )
+    with vault.ledger.transaction() as tx:
+        for signed in events:
+            tx.append(signed.event.kind, signed.event.body)
+    records = Records(vault)
+    before = dump(records.engine)
+    assert [row[0] for row in before["محمد"]]  # Arabic search works before
+    db = sqlite3.connect(vault.ledger.db_path)
+    seq, sealed = db.execute("SELECT seq, sealed FROM events ORDER BY seq DESC").fetchone()
+    flipped = bytes([*sealed[:-1], sealed[-1] ^ 1])
+    db.execute("UPDATE events SET sealed = ? WHERE seq = ?", (flipped, seq))
+    db.commit()
+    db.close()
+    with pytest.raises(IntegrityError) as caught:
+        records.rebuild()
+    assert f"event #{seq}" in str(caught.value)
+    assert dump(records.engine) == before
+    records.close()

@@ -129,11 +129,14 @@ class Merger:
         self.terms: dict[tuple[str, str], dict[str, Any]] = {}
         self.former_people: set[str] = set()
         self._in_history: set[tuple[int, str]] = set()
+        self._ties: dict[bytes, str] = {}
 
     def apply(self, change: Change) -> str:
         """Merge one event; its clock stamp, or Malformed."""
         seq, kind, body, device_key, device = change
-        tie = device_key.hex()[:DEVICE_TIE]
+        tie = self._ties.get(device_key)
+        if tie is None:
+            tie = self._ties[device_key] = device_key.hex()[:DEVICE_TIE]
         if kind == ev.RECORDS_IMPORTED:
             return self._imported(seq, body, tie, device)
         stamp = event_stamp(body)
@@ -164,12 +167,24 @@ class Merger:
             raise Malformed("type")
         state = self.states.get(record_id)
         if state is None:
-            state = RecordState(
-                self.next_rid, record_id, rtype, {}, {}, clock, clock, device, is_new=True
+            # A record's first event (most events of a rebuild): every field it names
+            # wins, so the field loop below would only copy them.
+            self.states[record_id] = RecordState(
+                self.next_rid,
+                record_id,
+                rtype,
+                {path: value for path, value in fields.items() if value is not None},
+                dict.fromkeys(fields, clock),
+                clock,
+                clock,
+                device,
+                is_new=True,
+                dirty=True,
             )
             self.next_rid += 1
-            self.states[record_id] = state
-        elif state.type != rtype:
+            self._add_history(seq, record_id, clock, device, kind)
+            return
+        if state.type != rtype:
             raise Malformed("type")  # an id reused for another type: keep the first
         if clock < state.created:
             state.created, state.author = clock, device

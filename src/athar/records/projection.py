@@ -70,6 +70,7 @@ class Projection:
         self._bind_vault(vault_id)
         self.vocab = Vocabularies(self._extra_terms())
         self._fingerprints: dict[bytes, str] = {}
+        self._people_derived = False
 
     # -- bookkeeping ---------------------------------------------------------------
     def _bind_vault(self, vault_id: str) -> None:
@@ -120,12 +121,21 @@ class Projection:
             conn.execute(delete(meta).where(meta.c.key != "vault"))
         self.vocab = Vocabularies()
 
-    def refresh_all_people(self) -> None:
+    def refresh_all_people(self, conn: Connection | None = None) -> None:
         """After a bulk load into a new store (where people have no status yet): every
         person's status and dates from their latest status record, in one statement
-        over the records sorted by person, not one lookup per person."""
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(_REFRESH_ALL_PEOPLE)
+        over the records sorted by person, not one lookup per person.
+
+        A rebuild does it inside its load (*conn*), before the secondary indexes exist,
+        so that the people's rows are written once and no index follows the change;
+        called again after the load, it then has nothing left to do."""
+        if conn is None:
+            if not self._people_derived:
+                with self.engine.begin() as own:
+                    self.refresh_all_people(own)
+            return
+        conn.exec_driver_sql(_REFRESH_ALL_PEOPLE)
+        self._people_derived = self.bulk
 
     # -- applying ------------------------------------------------------------------
     def device(self, key: bytes) -> str:

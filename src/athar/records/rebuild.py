@@ -20,7 +20,7 @@ in memory, never on disk.
 from __future__ import annotations
 
 import gc
-import pickle
+import marshal
 import struct
 import subprocess
 import sys
@@ -38,7 +38,15 @@ from athar.errors import AtharError
 from athar.records import events as ev
 from athar.records import schema
 from athar.records.hlc import ZERO
-from athar.records.merge import Change, Malformed, Merger, Rows, body_str, event_stamp
+from athar.records.merge import (
+    Change,
+    LinkState,
+    Malformed,
+    Merger,
+    Rows,
+    body_str,
+    event_stamp,
+)
 from athar.records.projection import ApplyStats, Projection
 from athar.records.vocab import Vocabularies
 from athar.vault.ledger import Essentials, EventReader
@@ -203,19 +211,58 @@ def _error(message: tuple[str, str, str, dict[str, Any]]) -> AtharError:
 _FRAME = struct.Struct(">Q")
 
 
-def _send(out: IO[bytes], message: object) -> None:
-    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+def encode_batch(batch: Batch) -> tuple[Any, ...]:
+    """A batch as plain tuples and lists, for marshal: it writes these millions of
+    small rows with about a quarter less CPU than pickle (0.37 s against 0.52 s per
+    100,000 events) in the reader, the busier process, and reads them as fast."""
+    rows = batch.rows
+    links = [(key, s.present, s.attrs, s.clock, s.is_new, s.dirty) for key, s in rows.links]
+    return (
+        "batch",
+        (batch.last_seq, batch.events, batch.applied, batch.ignored, batch.clock),
+        batch.next_rid,
+        (rows.inserts, rows.updates, rows.person_updates, rows.rewritten, rows.terms),
+        (rows.fts, rows.history, links, rows.vocab, rows.people),
+        batch.forwarded,
+    )
+
+
+def decode_batch(message: tuple[Any, ...]) -> Batch:
+    _, (last_seq, events, applied, ignored, clock), next_rid, first, second, forwarded = message
+    inserts, updates, person_updates, rewritten, terms = first
+    fts, history, links, vocab, people = second
+    rows = Rows(
+        inserts,
+        updates,
+        person_updates,
+        rewritten,
+        terms,
+        fts,
+        history,
+        [(tuple(key), LinkState(*state)) for key, *state in links],
+        vocab,
+        people,
+    )
+    return Batch(last_seq, events, applied, ignored, clock, next_rid, rows, forwarded)
+
+
+def _send(out: IO[bytes], message: Any) -> None:
+    data = marshal.dumps(message)
     out.write(_FRAME.pack(len(data)))
     out.write(data)
 
 
-def _receive(stream: IO[bytes]) -> object:
+def _receive(stream: IO[bytes]) -> Any:
     head = stream.read(_FRAME.size)
     if len(head) < _FRAME.size:
         raise EOFError
     data = stream.read(_FRAME.unpack(head)[0])
     # from our own child over an anonymous pipe: as trusted as our own code
-    return pickle.loads(data)  # noqa: S301
+    return marshal.loads(data)  # noqa: S302
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, str | int | float) else str(v) for k, v in params.items()}
 
 
 def _reader_main() -> None:
@@ -229,10 +276,10 @@ def _reader_main() -> None:
         db_path, key, batch = spec
         router = Router()
         for events in EventReader(Path(str(db_path)), bytes(key)).essentials_after(-1, int(batch)):
-            _send(out, router.batch(events))
+            _send(out, encode_batch(router.batch(events)))
         _send(out, None)
     except AtharError as exc:
-        _send(out, ("error", type(exc).__name__, exc.template, exc.params))
+        _send(out, ("error", type(exc).__name__, exc.template, _plain(exc.params)))
     except Exception as exc:  # reported, not lost: the writer raises it as a rebuild error
         _send(out, ("crash", type(exc).__name__, str(exc), {}))
     out.flush()
@@ -262,9 +309,9 @@ def _batches(reader: EventReader, batch: int) -> Iterator[Iterator[Batch]]:
                 ) from None
             if message is None:
                 return
-            if isinstance(message, tuple):
+            if message[0] != "batch":
                 raise _error(message)
-            yield message  # type: ignore[misc]
+            yield decode_batch(message)
 
     try:
         _send(process.stdin, (str(reader.db_path), reader.event_key, batch))
@@ -301,6 +348,7 @@ def write_batches(
             progress.advance(batch.events)
     if last_seq >= 0:
         projection.set_progress(conn, last_seq, next_rid, clock)
+    projection.refresh_all_people(conn)
     return total
 
 
@@ -319,7 +367,7 @@ def _apply_forwarded(
 
 
 if __name__ == "__main__":
-    # run from the module's real name, so what it pickles names athar.records.rebuild
+    # run from the module's real name (its module globals, not a second copy as __main__)
     from athar.records.rebuild import _reader_main as main
 
     main()
