@@ -14,6 +14,10 @@ process end to end (read, features, training, scoring, clustering, writing): wal
 and peak RSS (wait4).
 
     python benchmarks/bench_linkage.py [--people 3000] [--level hard] [--scale 100000]
+        [--spark 10000]
+
+Spark (`--spark N`): N records linked by DuckDB, then scored by Spark with the model
+DuckDB trained; the clusters and review queues compared record for record.
 
 Progress goes to stderr, one JSON document to stdout.
 """
@@ -32,11 +36,11 @@ from typing import Any
 
 from athar.linkage import model, synth
 from athar.linkage.clusters import cluster
-from athar.linkage.evaluate import score
+from athar.linkage.evaluate import evaluate_files, score
 from athar.linkage.features import plain_table
 from athar.linkage.lists import read_lists
 from athar.linkage.names import normalise_ar
-from athar.linkage.service import MATCH_AT, link_records
+from athar.linkage.service import MATCH_AT, REVIEW_FROM, link_records
 
 
 def log(*args: object) -> None:
@@ -79,26 +83,64 @@ def accuracy(people: int, level: str, seed: int, work: Path) -> dict[str, Any]:
     return out
 
 
-def scale(people: int, seed: int, work: Path) -> dict[str, Any]:
+def scale(
+    people: int, seed: int, work: Path, match_at: float, review_from: float
+) -> dict[str, Any]:
     rows, truth = synth.generate(people, "hard", seed)
-    lists, _ = synth.write(rows, truth, work)
+    lists, truth_file = synth.write(rows, truth, work)
     del rows, truth
     out = work / "clusters.csv"
     cmd = [sys.executable, "-m", "athar", "link", "dedupe", str(lists), "--out", str(out), "--json"]
+    cmd += ["--match-at", str(match_at), "--review-from", str(review_from)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     stdout = proc.stdout.read() if proc.stdout else b""
     report = json.loads(stdout) if stdout.strip() else {}
-    return {
+    load = os.getloadavg()
+    result: dict[str, Any] = {
         "people": people,
         "records": report.get("records"),
         "exit": os.waitstatus_to_exitcode(status),
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
         "steps": report.get("seconds"),
         "clusters": report.get("clusters"),
+        "load_average_1_5_15": [round(x, 1) for x in load],
+    }
+    params = out.with_name(out.name + ".json")
+    if params.exists():
+        run = json.loads(params.read_text(encoding="utf-8"))["run"]
+        result["blocking_rules"] = len(run.get("blocking_rules", []))
+        result["comparisons_at_most"] = run.get("comparisons_at_most")
+        result["accuracy"] = evaluate_files(out, truth_file).to_json()
+    return result
+
+
+def spark_check(records: int, work: Path) -> dict[str, Any]:
+    """DuckDB trains, Spark scores with the same model: the clusters and the review
+    queue must be the same, record for record (as tests/test_linkage_spark.py at 2,000)."""
+    rows, truth = synth.generate(records, "hard", seed=11)
+    lists, _ = synth.write(rows[:records], truth, work)
+    loaded = read_lists([lists]).rows
+    start = time.perf_counter()
+    duck = link_records(loaded)
+    duck_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    spark = link_records(loaded, backend="spark", trained=duck.parameters["splink_model"])
+    spark_seconds = time.perf_counter() - start
+    a, b = duck.clustering.cluster_of, spark.clustering.cluster_of
+    return {
+        "records": len(loaded),
+        "duckdb_seconds": round(duck_seconds, 1),
+        "spark_seconds": round(spark_seconds, 1),
+        "clusters": [duck.clusters, spark.clusters],
+        "records_in_another_cluster": sum(1 for r in a if a[r] != b.get(r)),
+        "same_clusters": a == b,
+        "same_review_queue": {(p.left, p.right) for p in duck.review}
+        == {(p.left, p.right) for p in spark.review},
     }
 
 
@@ -108,6 +150,11 @@ def main() -> None:
     parser.add_argument("--level", default="hard")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scale", type=int, default=0, help="also time N people end to end")
+    parser.add_argument("--match-at", type=float, default=MATCH_AT, help="for --scale")
+    parser.add_argument("--review-from", type=float, default=REVIEW_FROM, help="for --scale")
+    parser.add_argument(
+        "--spark", type=int, default=0, help="also check Spark against DuckDB on N records"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-linkage-") as tmp:
@@ -115,8 +162,13 @@ def main() -> None:
         if args.people:
             result["accuracy"] = accuracy(args.people, args.level, args.seed, work / "acc")
         if args.scale:
-            result["scale"] = scale(args.scale, args.seed, work / "scale")
+            result["scale"] = scale(
+                args.scale, args.seed, work / "scale", args.match_at, args.review_from
+            )
             log("scale", result["scale"])
+        if args.spark:
+            result["spark"] = spark_check(args.spark, work / "spark")
+            log("spark", result["spark"])
     print(json.dumps(result, indent=2))
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.errors import InputError
+from athar.linkage.thresholds import MATCH_AT, REVIEW_FROM
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 BackendOpt = Annotated[
@@ -75,8 +76,8 @@ def dedupe_cmd(
     encoding: Annotated[
         str | None, typer.Option("--encoding", help="The files' encoding (default: detected).")
     ] = None,
-    match_at: MatchOpt = 0.9,
-    review_from: ReviewOpt = 0.3,
+    match_at: MatchOpt = MATCH_AT,
+    review_from: ReviewOpt = REVIEW_FROM,
     json_out: JsonOpt = False,
 ) -> None:
     """Link the records of one person across CSV lists, without a vault."""
@@ -204,8 +205,8 @@ def run_cmd(
         Path | None, typer.Option("--out", help="Also write clusters.csv (record ids only).")
     ] = None,
     backend: BackendOpt = "duckdb",
-    match_at: MatchOpt = 0.9,
-    review_from: ReviewOpt = 0.3,
+    match_at: MatchOpt = MATCH_AT,
+    review_from: ReviewOpt = REVIEW_FROM,
     json_out: JsonOpt = False,
 ) -> None:
     """Link the vault's person records, with every reviewer decision in the ledger."""
@@ -277,8 +278,8 @@ def review_cmd(
         typer.Option("--decision", help="match or non-match: record it as a signed event."),
     ] = None,
     note: Annotated[str | None, typer.Option("--note", help="Why (kept in the event).")] = None,
-    match_at: MatchOpt = 0.9,
-    review_from: ReviewOpt = 0.3,
+    match_at: MatchOpt = MATCH_AT,
+    review_from: ReviewOpt = REVIEW_FROM,
     json_out: JsonOpt = False,
 ) -> None:
     """List the pairs to review, or record a reviewer's decision about two records."""

@@ -26,6 +26,9 @@ COLUMNS = (
     "sex",
     "birth_year",
     "death_day",
+    "death_win_a",
+    "death_win_b",
+    "birth_win",
     "place_key",
     "governorate",
     "script",
@@ -51,6 +54,12 @@ def feature_row(row: ListRow) -> dict[str, Any]:
     out["sex"] = row.sex or f["sex"]
     out["birth_year"] = row.birth_year
     out["death_day"] = row.death_day
+    # Two-week windows, the second shifted by one week: two dates at most a week apart
+    # share at least one, so a date written a few days off still meets its twin in a block.
+    day = row.death_day
+    out["death_win_a"] = day // 14 if day is not None else None
+    out["death_win_b"] = (day + 7) // 14 if day is not None else None
+    out["birth_win"] = row.birth_year // 3 if row.birth_year is not None else None
     out["place_key"] = _place_key(row.place)
     out["governorate"] = (
         part_form(row.governorate, "family").key or None if row.governorate else None
@@ -61,7 +70,7 @@ def feature_row(row: ListRow) -> dict[str, Any]:
 
 def feature_table(rows: Iterable[ListRow]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records([feature_row(r) for r in rows], columns=list(COLUMNS))
-    for col in ("birth_year", "death_day"):
+    for col in ("birth_year", "death_day", "death_win_a", "death_win_b", "birth_win"):
         frame[col] = frame[col].astype("Int64")
     return frame
 

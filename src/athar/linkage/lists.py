@@ -63,6 +63,7 @@ class ListRow:
     death_day: int | None  # days since 1970-01-01
     place: str
     governorate: str
+    status: str = ""  # what the date is the date of (killed, detained, …), folded
 
 
 @dataclass
@@ -161,6 +162,7 @@ def read_lists(paths: Sequence[Path], encoding: str | None = None) -> Lists:
                     day,
                     get("place"),
                     get("governorate"),
+                    get("status").casefold(),
                 )
             )
             if len(problems) >= MAX_PROBLEMS:

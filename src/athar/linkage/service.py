@@ -10,19 +10,19 @@ how training went.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
+
 from athar.errors import InputError
 from athar.linkage import model
-from athar.linkage.clusters import Clustering, Decision, cluster
+from athar.linkage.clusters import Clustering, Decision, Traits, cluster
 from athar.linkage.features import feature_table, third_script
 from athar.linkage.lists import ListRow
+from athar.linkage.thresholds import MATCH_AT, REVIEW_FROM, REVIEW_REFUSED
 from athar.vault.progress import Progress
-
-MATCH_AT = 0.9  # pairs at or above are joined
-REVIEW_FROM = 0.3  # pairs from here up to MATCH_AT go to the review queue
 
 
 @dataclass
@@ -88,14 +88,16 @@ def link_records(
     training = model.Training()
     pairs: list[tuple[str, str, float]] = []
     parameters: dict[str, Any] = {}
+    rules = model.rule_columns(frame)
+    comparisons = sum(model.comparisons_of(frame, r) for r in rules)
     if len(rows) > 1:
         t = time.perf_counter()
-        link = model.linker(frame, backend, spark=spark, trained=trained)
+        link = model.linker(frame, backend, spark=spark, trained=trained, rules=rules)
         if trained is None:
             empty = frozenset(c for c in frame.columns if frame[c].isna().all())
             training = model.train(link, len(rows), empty=empty)
             if training.degenerate:
-                link = model.linker(frame, backend, spark=spark)
+                link = model.linker(frame, backend, spark=spark, rules=rules)
         seconds["training"] = time.perf_counter() - t
         _advance(progress)
         t = time.perf_counter()
@@ -133,7 +135,8 @@ def link_records(
         held_keys = {(a, b) for a, b, _ in held}
         pairs = [x for x in pairs if (x[0], x[1]) not in held_keys]
     t = time.perf_counter()
-    clustering = cluster(ids, pairs, match_at, decisions)
+    statuses = {r.record_id: r.status for r in rows}
+    clustering = cluster(ids, pairs, match_at, decisions, traits(frame, statuses))
     seconds["clustering"] = time.perf_counter() - t
     decided = {frozenset((d.left, d.right)) for d in decisions}
     review = [
@@ -141,7 +144,10 @@ def link_records(
         for a, b, p in sorted(pairs, key=lambda x: -x[2])
         if review_from <= p < match_at and frozenset((a, b)) not in decided
     ]
-    for a, b, p in [*held, *clustering.refused]:
+    # Strong pairs kept apart go to review too, but only the strongest of those the
+    # traits refused: most are namesakes rightly split (two fathers, two birth years).
+    refused = [x for x in clustering.refused if x[2] >= REVIEW_REFUSED]
+    for a, b, p in [*held, *refused]:
         if frozenset((a, b)) not in decided:
             review.append(ReviewPair(a, b, p))
     known = set(ids)
@@ -159,12 +165,40 @@ def link_records(
         "review_from": review_from,
         "backend": backend,
         "records": len(rows),
+        "blocking_rules": [list(r) for r in rules],
+        # pairs the rules generate, a pair found by several rules counted once per rule
+        "comparisons_at_most": comparisons,
         "trained": training.trained,
         "em_sessions": training.sessions,
         "converged": training.converged if training.sessions else None,
         "training_notes": [text.format(**params) for text, params in training.notes],
     }
     return LinkResult(clustering, review, {"run": run, "splink_model": parameters}, notes, seconds)
+
+
+def traits(frame: pd.DataFrame, status: Mapping[str, str]) -> dict[str, Traits]:
+    """Each record's given-name id, sex, year of birth and date of death, which the
+    clustering keeps consistent within a cluster (see clusters.py)."""
+
+    def value(x: Any) -> Any:
+        return None if x is None or x is pd.NA or (isinstance(x, float) and x != x) else x
+
+    out: dict[str, Traits] = {}
+    columns = ("unique_id", "given_id", "sex", "birth_year", "death_day", "father_id", "mother_id")
+    for rid, given, sex, year, day, father, mother in frame[list(columns)].itertuples(
+        index=False, name=None
+    ):
+        year, day = value(year), value(day)
+        out[str(rid)] = Traits(
+            value(given),
+            value(sex),
+            int(year) if year is not None else None,
+            int(day) if day is not None else None,
+            value(father),
+            value(mother),
+            status.get(str(rid), ""),
+        )
+    return out
 
 
 def _advance(progress: Progress | None) -> None:

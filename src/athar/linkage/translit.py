@@ -152,16 +152,28 @@ def _strip_article_ar(word: str, protected: frozenset[str], *, short: bool = Fal
 
 
 def _strip_article_latin(word: str, protected: frozenset[str]) -> str:
-    """Alhalabi → halabi, but Alaa, Ali, Alawi and known names stay."""
+    """Alhalabi → halabi, Alahmad → ahmad (the rest is a known name), but Alaa, Ali,
+    Alawi and known names stay."""
     rest = word[2:]
     if (
         word.startswith(("al", "el"))
         and len(rest) >= 4
-        and rest[0] not in "aeiouy"
+        and (rest[0] not in "aeiouy" or rest in _latin_given())
         and word not in protected
     ):
         return rest
     return word
+
+
+@cache
+def _latin_given() -> frozenset[str]:
+    """Latin spellings of the variant table's names, folded: after a joined article
+    (Alahmad, Elomar, Alabdulwahab) a vowel does not mean the word is a name of its own."""
+    out: set[str] = set()
+    for entry in load_data("given_names.json")["names"]:
+        for spelling in entry["latin"]:
+            out.add("".join(fold_word(w) for w in words(clean(spelling))))
+    return frozenset(out)
 
 
 @cache

@@ -83,6 +83,7 @@ def person_row(record_id: str, data: dict[str, Any], status: dict[str, Any] | No
         day,
         str(place),
         str(status.get("place.admin_area") or ""),
+        str(status.get("status") or "").casefold(),
     )
 
 
