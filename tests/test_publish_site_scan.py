@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from PIL import Image
 from sqlalchemy import select
 
+from athar.publish.confirm import confirm
 from athar.publish.copy import CopyOptions, public_copy
 from athar.publish.site.build import SiteOptions, build_site
 from athar.records import schema
@@ -183,9 +184,10 @@ def build_demo_site(tmp: Path) -> DemoSite:
         assert item is not None
         records.link(published[1], "media", item.id)
         demo_photo = next(i for i in vault.items() if i.name.endswith(".png"))
-        public_copy(vault, item.id, copies / "bakery.jpg", CopyOptions())
-        public_copy(vault, demo_photo.id, copies / "market.png", CopyOptions())
-        site.originals = {i.name: i.sha256 for i in vault.items()}
+        site.originals = {i.name: i.sha256 for i in vault.items()}  # before the copies
+        for item_id, name in ((item.id, "bakery.jpg"), (demo_photo.id, "market.png")):
+            made = public_copy(vault, item_id, copies / name, CopyOptions())
+            confirm(vault, made["event"])  # a person looked: only then is it published
         site.protected_names.add(name_file.removesuffix(".jpg"))
 
         for _, rtype, data in _rows(records, *schema.TYPES):

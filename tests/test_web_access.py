@@ -55,6 +55,8 @@ TABLE: list[tuple[str, str, str, str]] = [
     ("POST", "/account", "read", "form:action=token&label=t"),
     ("GET", "/users", "users", ""),
     ("POST", "/users", "users", "form:name=x&password=short&role=viewer"),
+    ("GET", "/device", "users", ""),
+    ("POST", "/device", "users", "form:password=wrong&confirm=WIPE"),  # refused: nothing wiped
     ("GET", "/api/me", "read", ""),
     ("GET", "/api/counts", "read", ""),
     ("GET", "/api/vocabularies", "read", ""),
@@ -77,9 +79,49 @@ TABLE: list[tuple[str, str, str, str]] = [
     ("POST", "/api/uploads", "media.upload", 'json:{"name": "a.txt", "size": 3}'),
     ("GET", "/api/uploads/0000", "media.upload", ""),
     ("PUT", "/api/uploads/0000?offset=0", "media.upload", "raw:abc"),
+    ("GET", "/publish", "publish", ""),
+    ("GET", "/publish?status=all", "publish", ""),
+    ("GET", "/publish/0000000000/copy", "publish", ""),
+    ("POST", "/publish/0000000000/confirm", "publish", "form:back=pending"),
+    ("POST", "/publish/0000000000/reject", "publish", "form:reason=وجه ظاهر"),
+    ("POST", "/publish/0000000000/remake", "publish", "form:x=1&y=1&w=20&h=20"),
+    ("GET", "/api/publish/copies", "publish", ""),
+    ("POST", "/api/publish/copies/0000000000/confirm", "publish", "raw:"),
+    ("POST", "/api/publish/copies/0000000000/reject", "publish", 'json:{"reason": "وجه ظاهر"}'),
+    ("GET", "/api/docs", "read", ""),
+    ("GET", "/linkage", "linkage", ""),
+    ("POST", "/linkage/decide", "linkage", "form:left={person}&right={person}&decision=match"),
+    ("POST", "/linkage/run", "linkage.run", ""),
+    ("GET", "/trace", "trace", ""),
+    ("GET", "/trace?report={person}", "trace", ""),
+    ("GET", "/api/linkage/queue", "linkage", ""),
+    ("GET", "/api/linkage/decisions", "linkage", ""),
+    (
+        "POST",
+        "/api/linkage/decisions",
+        "linkage",
+        'json:{"left": "{person}", "right": "{person}", "decision": "match"}',
+    ),
+    ("POST", "/api/linkage/run", "linkage.run", ""),
+    ("GET", "/api/trace/{person}", "trace", ""),
 ]
 # Routes open to everyone, or to any logged-in user whatever the role.
 OPEN = {("GET", "/login"), ("POST", "/login"), ("POST", "/prefs"), ("POST", "/logout")}
+# `athar sync` routes: a device's signed request, not a role, opens them (every one of
+# them refuses a session or token alone: tests/test_sync_http.py).
+SYNC = {
+    ("GET", "/api/sync/state"),
+    ("POST", "/api/sync/push"),
+    ("GET", "/api/sync/push/{transfer_id}"),
+    ("PUT", "/api/sync/push/{transfer_id}"),
+    ("POST", "/api/sync/push/{transfer_id}/commit"),
+    ("POST", "/api/sync/pull"),
+    ("GET", "/api/sync/pull/{transfer_id}"),
+    ("POST", "/api/sync/pull/{transfer_id}/done"),
+    ("GET", "/api/sync/mailbox"),
+    ("GET", "/api/sync/mailbox/{bundle_id}"),
+    ("DELETE", "/api/sync/mailbox/{bundle_id}"),
+}
 FRAMEWORK = {"/api/openapi.json", "/static", "/leaflet"}
 
 
@@ -165,8 +207,15 @@ def test_api_token_obeys_the_role_too(
 
 
 def test_no_route_is_missing_from_the_table(app_client: TestClient) -> None:
-    known = {(m, p.split("?")[0]) for m, p, _, _ in TABLE} | OPEN
-    placeholders = {"{record_id}", "{type_name}", "{item_id}", "{seq}", "{upload_id}"}
+    known = {(m, p.split("?")[0]) for m, p, _, _ in TABLE} | OPEN | SYNC
+    placeholders = {
+        "{record_id}",
+        "{type_name}",
+        "{item_id}",
+        "{seq}",
+        "{upload_id}",
+        "{copy_id}",
+    }
     missing = []
     for route in app_client.app.routes:  # type: ignore[attr-defined]
         if not isinstance(route, Route) or any(route.path.startswith(f) for f in FRAMEWORK):
@@ -200,11 +249,15 @@ def test_role_table_gives_each_role_its_job() -> None:
             "audit",
             "export",
             "users",
+            "publish",
+            "linkage",
+            "linkage.run",
+            "trace",
         },
-        "documenter": {"read", "create", "edit", "media.view", "media.upload"},
-        "verifier": {"read", "edit", "media.view", "verify", "audit"},
-        "analyst": {"read", "media.view", "export"},
-        "publisher": {"read", "media.view", "audit", "export"},
+        "documenter": {"read", "create", "edit", "media.view", "media.upload", "trace"},
+        "verifier": {"read", "edit", "media.view", "verify", "audit", "linkage", "trace"},
+        "analyst": {"read", "media.view", "export", "linkage", "linkage.run", "trace"},
+        "publisher": {"read", "media.view", "audit", "export", "publish"},
         "viewer": {"read"},
     }
     from athar.web.roles import permissions

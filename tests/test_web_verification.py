@@ -129,7 +129,9 @@ def test_verifier_records_a_signed_verdict(env: Env) -> None:
     record = data["record"]
     assert record["fields"]["status"] == "verified"
     assert record["fields"]["reasoning"] == reasoning
-    assert record["fields"]["verifier"] == "verifier"
+    account = env.state.accounts.account_of("verifier")
+    assert account and account.startswith("acct-")
+    assert record["fields"]["verifier"] == account  # no team member's name in the ledger
     assert data["corroborating"] == [env.copy]
     history = client.get(f"/api/records/{record['id']}/history").json()["history"]
     assert history and all(h.get("user") == "verifier" for h in history), history

@@ -28,7 +28,10 @@ publish_app = typer.Typer(
 def copy_cmd(
     context: typer.Context,
     item_id: Annotated[str, typer.Argument(metavar="ITEM_ID", help="The original in the vault.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the public copy.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write the public copy here (it is kept in the vault)."),
+    ] = None,
     blur: Annotated[str, typer.Option("--blur", help="faces (detect and hide) or none.")] = "faces",
     mode: Annotated[str, typer.Option("--mode", help="blur or pixelate.")] = "blur",
     region: Annotated[
@@ -56,7 +59,7 @@ def copy_cmd(
     ctx.out.print(
         ctx.t(
             "Wrote {path}: metadata removed, {faces} face(s) and {regions} region(s) hidden",
-            path=result["out"],
+            path=result["out"] or ctx.t("the vault"),
             faces=result["faces"]["hidden"],
             regions=len(result["regions"]),
         ),
@@ -64,10 +67,95 @@ def copy_cmd(
     )
     ctx.out.print(
         ctx.t(
-            "Recorded as event {event}. Look at the copy before publishing it: a face the "
-            "detector missed stays visible.",
+            "Recorded as public copy {event}. It awaits confirmation: look at it (athar "
+            "serve, page Publish, or the file) and run athar publish confirm {event}; a face "
+            "the detector missed stays visible.",
             event=result["event"][:16],
         ),
+        highlight=False,
+    )
+
+
+@publish_app.command("copies")
+def copies_cmd(
+    context: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only copies that are pending, confirmed or rejected."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List public copies and whether a person has confirmed them."""
+    from athar.publish.confirm import STATUSES, copy_states
+
+    ctx = command_ctx(context, json_out)
+    if status is not None and status not in STATUSES:
+        raise ctx.fail(
+            InputError("--status is pending, confirmed or rejected, not {value}", value=status)
+        )
+    with open_vault(ctx) as vault:
+        states = run_guarded(ctx, copy_states, vault)
+    states = [s for s in states if status is None or s.status == status]
+    if ctx.json:
+        ctx.emit_json([s.to_json() for s in states])
+        return
+    if not states:
+        ctx.out.print(ctx.t("No public copy."))
+        return
+    for state in states:
+        ctx.out.print(
+            ctx.t(
+                "{copy}  {status}  of item {original}: {faces} face(s), {regions} region(s) hidden",
+                copy=state.event[:16],
+                status=ctx.t(state.status),
+                original=str(state.copy.get("original", ""))[:12],
+                faces=(state.copy.get("faces") or {}).get("hidden", 0),
+                regions=len(state.regions),
+            ),
+            highlight=False,
+            markup=False,
+        )
+
+
+@publish_app.command("confirm")
+def confirm_cmd(
+    context: typer.Context,
+    copy_id: Annotated[str, typer.Argument(metavar="COPY_ID", help="The public copy's id.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Confirm, after looking at it, that a public copy hides everyone and may go out."""
+    from athar.publish.confirm import confirm
+
+    ctx = command_ctx(context, json_out)
+    with open_vault(ctx) as vault:
+        result = run_guarded(ctx, confirm, vault, copy_id)
+    if ctx.json:
+        ctx.emit_json({"ok": True, **result})
+        return
+    ctx.out.print(
+        ctx.t("Confirmed public copy {copy}; it will be on the site.", copy=result["copy"][:16]),
+        highlight=False,
+    )
+
+
+@publish_app.command("reject")
+def reject_cmd(
+    context: typer.Context,
+    copy_id: Annotated[str, typer.Argument(metavar="COPY_ID", help="The public copy's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="What is wrong with the copy.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Reject a public copy: it will never be published (make a better one instead)."""
+    from athar.publish.confirm import reject
+
+    ctx = command_ctx(context, json_out)
+    with open_vault(ctx) as vault:
+        result = run_guarded(ctx, reject, vault, copy_id, reason)
+    if ctx.json:
+        ctx.emit_json({"ok": True, **result})
+        return
+    ctx.out.print(
+        ctx.t("Rejected public copy {copy}; it will never be published.", copy=result["copy"][:16]),
         highlight=False,
     )
 
@@ -154,7 +242,10 @@ def site_cmd(
     ] = None,
     media: Annotated[
         Path | None,
-        typer.Option("--media", help="A folder of public copies made with athar publish copy."),
+        typer.Option(
+            "--media",
+            help="A folder of public copies made before copies were kept in the vault.",
+        ),
     ] = None,
     accept_flagged: Annotated[
         bool,
@@ -206,8 +297,18 @@ def site_cmd(
     if summary["media_without_copy"]:
         ctx.out.print(
             ctx.t(
-                "{count} media item(s) have no public copy in --media and were left out",
+                "{count} media item(s) have no confirmed public copy and were left out",
                 count=summary["media_without_copy"],
+            ),
+            highlight=False,
+        )
+    for skipped in summary["unconfirmed"]:
+        ctx.out.print(
+            ctx.t(
+                "Skipped public copy {copy} of item {original}: no one has confirmed it yet "
+                "(look at it, then athar publish confirm {copy})",
+                copy=skipped["copy"][:16],
+                original=str(skipped["original"])[:12],
             ),
             highlight=False,
         )

@@ -137,7 +137,7 @@ def user_add(
     lang: Annotated[str, typer.Option("--ui-lang", help="Language of the pages: ar or en.")] = "ar",
 ) -> None:
     """Add a web account; the password is read from $ATHAR_NEW_PASSWORD or prompted."""
-    from athar.web.accounts import Accounts
+    from athar.web.accounts import Accounts, ledger_journal
 
     ctx: Ctx = context.obj
     password = os.environ.get("ATHAR_NEW_PASSWORD")
@@ -146,7 +146,9 @@ def user_add(
             raise ctx.fail(InputError("no password: set ATHAR_NEW_PASSWORD or run in a terminal"))
         password = typer.prompt(ctx.t("Password"), hide_input=True, confirmation_prompt=True)
     with open_vault(ctx) as vault:
-        accounts = Accounts(ctx.vault, vault.keys.subkey("web/accounts"))
+        # signed into the ledger like an account added in the web app (as an account id)
+        journal = ledger_journal(vault)
+        accounts = Accounts(ctx.vault, vault.keys.subkey("web/accounts"), journal=journal)
         try:
             user = run_guarded(ctx, accounts.add, name, password, role, lang)
         finally:

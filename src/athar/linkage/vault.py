@@ -133,8 +133,16 @@ def _events(store: Records) -> Iterator[Any]:
             yield signed
 
 
-def decide(store: Records, left: str, right: str, match: bool, note: str | None = None) -> str:
-    """Record a reviewer's decision about two person records as a signed event."""
+def decide(
+    store: Records,
+    left: str,
+    right: str,
+    match: bool,
+    note: str | None = None,
+    user: str | None = None,
+) -> str:
+    """Record a reviewer's decision about two person records as a signed event; *user*
+    is the acting web account's pseudonymous id (the CLI's device answers for itself)."""
     a, b = store.resolve(left), store.resolve(right)
     if a == b:
         raise InputError("a decision needs two different records")
@@ -149,4 +157,6 @@ def decide(store: Records, left: str, right: str, match: bool, note: str | None 
     }
     if note:
         body["note"] = note
+    if user:
+        body["user"] = user
     return store.commit([(DECISION, body)])[0].id

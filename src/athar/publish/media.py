@@ -24,7 +24,10 @@ IMAGE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"
 VIDEO_FORMATS = {".mp4": ("mp4", "libx264"), ".webm": ("webm", "libvpx-vp9")}
 VIDEO_DETECT_EVERY = 3  # frames between face detections; boxes are held across the gap
 VIDEO_DETECT_SIDE = 640
-KEEP_INFO = {"dpi", "jfif", "jfif_version", "jfif_unit", "jfif_density", "progressive"}
+# What Pillow reports about a fresh file that is not metadata: JPEG's JFIF header and
+# WebP's animation defaults (Pillow reads "loop" and "background" from every WebP).
+KEEP_INFO = {"dpi", "jfif", "jfif_version", "jfif_unit", "jfif_density", "progressive", "loop",
+             "background"}  # fmt: skip
 
 
 @dataclass

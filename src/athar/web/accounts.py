@@ -5,16 +5,27 @@ folder), keyed with a sub-key of the vault's master key: user names, password ha
 TOTP secrets and token hashes are unreadable without the vault passphrase. Passwords are
 hashed with Argon2id (argon2-cffi); API tokens are random and stored only as SHA-256
 (they carry 256 bits of entropy, so a slow hash would add nothing).
+
+Every change to an account is also a signed ledger event (issue 4: every user's actions
+attributable), through the *journal* the server gives: who did it and to whom, as
+pseudonymous account ids (`acct-` + 16 random hex digits) and roles. A ledger travels in
+bundles to other teams, so an event never holds a user name, password, TOTP secret or
+token; the mapping from account id to name lives only here, in the encrypted accounts
+file, and the audit page resolves it locally. Record edits made in the web app name the
+same account id, so one person's actions line up across the ledger.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -29,7 +40,9 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
@@ -40,6 +53,30 @@ from athar.web.roles import check_role
 FILE_NAME = "web.db"
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "athar_"  # noqa: S105 - a public prefix, not a secret
+ACCOUNT_PREFIX = "acct-"
+TOKEN_ID = 12  # hex digits of a token's hash shown to its owner and named in events
+
+ACCOUNT_CREATED = "account.created"
+ACCOUNT_DISABLED = "account.disabled"
+ACCOUNT_ROLE = "account.role_changed"
+ACCOUNT_PASSWORD = "account.password_changed"  # noqa: S105 - an event kind, not a secret
+ACCOUNT_TOTP = "account.totp_enabled"
+ACCOUNT_TOKEN_CREATED = "account.token_created"  # noqa: S105
+ACCOUNT_TOKEN_REVOKED = "account.token_revoked"  # noqa: S105
+ACCOUNT_KINDS = frozenset(
+    {
+        ACCOUNT_CREATED,
+        ACCOUNT_DISABLED,
+        ACCOUNT_ROLE,
+        ACCOUNT_PASSWORD,
+        ACCOUNT_TOTP,
+        ACCOUNT_TOKEN_CREATED,
+        ACCOUNT_TOKEN_REVOKED,
+    }
+)
+
+# Appends one signed event (kind, body) to the vault's ledger; raising undoes the change.
+Journal = Callable[[str, dict[str, Any]], None]
 
 metadata = MetaData()
 users = Table(
@@ -53,6 +90,7 @@ users = Table(
     Column("arabic_digits", Boolean, nullable=False, default=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created", Integer, nullable=False),
+    Column("account", Text, unique=True),
 )
 tokens = Table(
     "api_tokens",
@@ -71,6 +109,7 @@ class User:
     lang: str
     arabic_digits: bool
     totp: bool
+    account: str = ""  # the pseudonymous id ledger events carry instead of the name
 
 
 def _user(row: object) -> User:
@@ -80,7 +119,38 @@ def _user(row: object) -> User:
         lang=row.lang,  # type: ignore[attr-defined]
         arabic_digits=bool(row.arabic_digits),  # type: ignore[attr-defined]
         totp=bool(row.totp),  # type: ignore[attr-defined]
+        account=row.account or "",  # type: ignore[attr-defined]
     )
+
+
+def new_account_id() -> str:
+    return ACCOUNT_PREFIX + secrets.token_hex(8)
+
+
+def ledger_journal(vault: Any) -> Journal:
+    """A journal that signs and appends on the calling thread (a CLI holding the vault)."""
+
+    def append(kind: str, body: dict[str, Any]) -> None:
+        with vault.ledger.transaction() as tx:
+            tx.append(kind, body)
+
+    return append
+
+
+def worker_journal(vault: Any, worker: Any) -> Journal:
+    """A journal for the server: the ledger belongs to the vault thread (athar.web.worker),
+    so the append runs there, and the caller waits for it (a failed append must undo the
+    account change, so it cannot be left for later)."""
+    direct = ledger_journal(vault)
+    vault_thread = worker.call(threading.get_ident)
+
+    def append(kind: str, body: dict[str, Any]) -> None:
+        if threading.get_ident() == vault_thread:
+            direct(kind, body)
+        else:
+            worker.call(direct, kind, body)
+
+    return append
 
 
 def check_name(name: str) -> str:
@@ -91,13 +161,65 @@ def check_name(name: str) -> str:
 
 
 class Accounts:
-    def __init__(self, vault_root: Path, key: bytes, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        vault_root: Path,
+        key: bytes,
+        hasher: PasswordHasher | None = None,
+        journal: Journal | None = None,
+    ) -> None:
         self.engine: Engine = sqlite_engine(vault_root / FILE_NAME, key)
         metadata.create_all(self.engine)
+        self._migrate()
         self.hasher = hasher or PasswordHasher()  # Argon2id, RFC 9106 low-memory profile
+        self.journal = journal
         # A hash to verify against when the user does not exist, so that a login for an
         # unknown name takes as long as one with a wrong password.
         self._dummy = self.hasher.hash(secrets.token_hex(16))
+
+    def _migrate(self) -> None:
+        """Give every account an id (files made before account ids existed)."""
+        columns = {c["name"] for c in inspect(self.engine).get_columns("users")}
+        with self.engine.begin() as conn:
+            if "account" not in columns:
+                conn.execute(text("ALTER TABLE users ADD COLUMN account TEXT"))
+                conn.execute(text("CREATE UNIQUE INDEX users_account ON users (account)"))
+            for (name,) in conn.execute(select(users.c.name).where(users.c.account.is_(None))):
+                conn.execute(
+                    update(users).where(users.c.name == name).values(account=new_account_id())
+                )
+
+    def _record(self, kind: str, body: dict[str, Any]) -> None:
+        """Sign the change into the ledger; called inside the accounts transaction, so
+        a failed append leaves the account as it was."""
+        if self.journal is not None:
+            self.journal(kind, body)
+
+    def _who(self, conn: Any, name: str) -> tuple[str, str]:
+        row = conn.execute(
+            select(users.c.account, users.c.role).where(users.c.name == name)
+        ).first()
+        if row is None:
+            raise InputError("no user called {name}", name=name[:64]).at("name")
+        return str(row.account), str(row.role)
+
+    def _body(self, conn: Any, name: str, by: str | None, **extra: Any) -> dict[str, Any]:
+        account, role = self._who(conn, name)
+        body: dict[str, Any] = {"account": account, "role": role}
+        actor = self._who(conn, by)[0] if by is not None else account
+        body["user"] = actor
+        body.update(extra)
+        return body
+
+    def names(self) -> dict[str, str]:
+        """Account id -> user name, for showing the ledger to this team only."""
+        with self.engine.connect() as conn:
+            return {r.account: r.name for r in conn.execute(select(users.c.account, users.c.name))}
+
+    def account_of(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users.c.account).where(users.c.name == name)).first()
+        return str(row.account) if row is not None else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -106,7 +228,10 @@ class Accounts:
         with self.engine.connect() as conn:
             return len(conn.execute(select(users.c.name)).all())
 
-    def add(self, name: str, password: str, role: str, lang: str = "ar") -> User:
+    def add(
+        self, name: str, password: str, role: str, lang: str = "ar", by: str | None = None
+    ) -> User:
+        """A new account; *by* names the admin who added it (None: added from the CLI)."""
         name = check_name(name)
         role = check_role(role)
         if len(password) < MIN_PASSWORD:
@@ -118,6 +243,7 @@ class Accounts:
         with self.engine.begin() as conn:
             if conn.execute(select(users.c.name).where(users.c.name == name)).first():
                 raise InputError("there is already a user called {name}", name=name).at("name")
+            account = new_account_id()
             conn.execute(
                 insert(users).values(
                     name=name,
@@ -127,9 +253,14 @@ class Accounts:
                     arabic_digits=False,
                     disabled=False,
                     created=int(time.time()),
+                    account=account,
                 )
             )
-        return User(name, role, lang, False, False)
+            body = self._body(conn, name, by)
+            if by is None:
+                del body["user"]  # no account did it: the signing device answers
+            self._record(ACCOUNT_CREATED, body)
+        return User(name, role, lang, False, False, account)
 
     def get(self, name: str) -> User | None:
         with self.engine.connect() as conn:
@@ -191,6 +322,7 @@ class Accounts:
                 .where(users.c.name == name)
                 .values(password=self.hasher.hash(password))
             )
+            self._record(ACCOUNT_PASSWORD, self._body(conn, name, None))
 
     def enable_totp(self, name: str, secret: str, code: str) -> None:
         """Turn on the second factor once the user proves their app shows the right code."""
@@ -198,11 +330,30 @@ class Accounts:
             raise InputError("the code does not match; check the time on your phone").at("code")
         with self.engine.begin() as conn:
             conn.execute(update(users).where(users.c.name == name).values(totp=secret))
+            self._record(ACCOUNT_TOTP, self._body(conn, name, None))
 
-    def disable(self, name: str) -> None:
+    def disable(self, name: str, by: str | None = None) -> None:
+        """Lock the account out and drop its tokens; *by* names the admin."""
         with self.engine.begin() as conn:
-            conn.execute(update(users).where(users.c.name == name).values(disabled=True))
+            found = conn.execute(
+                update(users)
+                .where(users.c.name == name, users.c.disabled.is_(False))
+                .values(disabled=True)
+            )
+            if not found.rowcount:
+                return  # no such active user: nothing changed, nothing to record
             conn.execute(delete(tokens).where(tokens.c.user == name))
+            self._record(ACCOUNT_DISABLED, self._body(conn, name, by))
+
+    def set_role(self, name: str, role: str, by: str | None = None) -> None:
+        """Give the account another role; *by* names the admin."""
+        role = check_role(role)
+        with self.engine.begin() as conn:
+            previous = self._who(conn, name)[1]
+            if previous == role:
+                return
+            conn.execute(update(users).where(users.c.name == name).values(role=role))
+            self._record(ACCOUNT_ROLE, self._body(conn, name, by, previous=previous))
 
     # -- API tokens ---------------------------------------------------------------------
     @staticmethod
@@ -213,12 +364,14 @@ class Accounts:
         """A fresh API token; shown once, only its hash is kept."""
         label = label.strip()[:80] or "API"
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        digest = self._token_hash(token)
         with self.engine.begin() as conn:
             conn.execute(
-                insert(tokens).values(
-                    hash=self._token_hash(token), user=name, label=label, created=int(time.time())
-                )
+                insert(tokens).values(hash=digest, user=name, label=label, created=int(time.time()))
             )
+            # The label is the user's own words (it may name a person or a place): not signed.
+            body = self._body(conn, name, None, token_id=digest[:TOKEN_ID])
+            self._record(ACCOUNT_TOKEN_CREATED, body)
         return token
 
     def token_user(self, token: str) -> User | None:
@@ -237,13 +390,21 @@ class Accounts:
             rows = conn.execute(
                 select(tokens.c.hash, tokens.c.label, tokens.c.created).where(tokens.c.user == name)
             ).all()
-        return [(r.hash[:12], r.label, r.created) for r in rows]
+        return [(r.hash[:TOKEN_ID], r.label, r.created) for r in rows]
 
     def revoke_token(self, name: str, prefix: str) -> bool:
-        if len(prefix) < 8:
+        if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
             return False
         with self.engine.begin() as conn:
-            result = conn.execute(
+            gone = conn.execute(
+                select(tokens.c.hash).where(tokens.c.user == name, tokens.c.hash.like(prefix + "%"))
+            ).all()
+            if not gone:
+                return False
+            conn.execute(
                 delete(tokens).where(tokens.c.user == name, tokens.c.hash.like(prefix + "%"))
             )
-        return bool(result.rowcount)
+            for row in gone:
+                body = self._body(conn, name, None, token_id=row.hash[:TOKEN_ID])
+                self._record(ACCOUNT_TOKEN_REVOKED, body)
+        return True

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from athar.errors import AtharError, InputError
 from athar.web.auth import CsrfFailed, Forbidden, LoginNeeded, identify
 from athar.web.render import render, speaker_for
+from athar.web.routes import device
 from athar.web.state import Settings, State
 
 LEAFLET_DIR = Path("/usr/share/javascript/leaflet")  # Debian's libjs-leaflet
@@ -115,15 +116,20 @@ def create_app(vault_dir: Path, passphrase: str, settings: Settings | None = Non
     if LEAFLET_DIR.is_dir():
         app.mount("/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
 
-    from athar.web.routes import api, media, pages, people, verify
+    from athar.web.routes import api, apidocs, linkage, media, pages, people, publish, sync, verify
 
     app.include_router(people.router)
+    app.include_router(device.router)  # wipe from the browser (issue 10)
     app.include_router(pages.router)
     app.include_router(verify.router, responses=api.ERRORS, dependencies=[api.BEARER])
     app.include_router(media.router, responses=api.ERRORS, dependencies=[api.BEARER])
+    app.include_router(linkage.router, responses=api.ERRORS, dependencies=[api.BEARER])
+    app.include_router(publish.router, responses=api.ERRORS, dependencies=[api.BEARER])
+    app.include_router(apidocs.router)
     app.include_router(api.router)
-    # The sync server (issue 5) mounts here: app.include_router(sync_router, prefix="/sync").
+    app.include_router(sync.router)  # `athar sync` (issue 5): device-signed requests
     _handlers(app)
+    app.add_middleware(device.WipedGuard)  # after a wipe: one plain page, no data
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings))
     return app
 

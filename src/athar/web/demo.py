@@ -29,8 +29,8 @@ def build(vault: Vault, records: Records, accounts: Accounts, samples: Path) -> 
     """Fill an empty vault with the demo records and one account per role."""
     data = _data()
     rng = random.Random(2017)  # noqa: S311 - reproducible synthetic names, not secrets
-    user = DEMO_USER
-    accounts.add(DEMO_USER, DEMO_PASSWORD, "admin", "ar")
+    # Records name the acting account by its pseudonymous id, as the web app does.
+    user = accounts.add(DEMO_USER, DEMO_PASSWORD, "admin", "ar").account
     for role in roles():
         if role != "admin":
             accounts.add(f"demo-{role}", DEMO_PASSWORD, role, "ar")

@@ -3,10 +3,15 @@
 Runs on the vault thread. An event's inclusion proof has the fields of the vault's item
 proof (athar.vault.vault.Vault.prove: index, tree_size, entry, path, checkpoint), without
 the item, so the same RFC 9162 check applies to any event: record edits as well as files.
+
+Events name the acting account by its pseudonymous id (acct-…, see athar.web.accounts);
+the page resolves ids to this team's user names with the map the accounts file gives, so
+names show here and nowhere in the ledger. Older events that carry a name show it as is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +33,10 @@ class Entry:
     subject: str
 
 
-def _subject(body: dict[str, Any]) -> str:
-    for key in ("id", "src", "item", "vocabulary", "file"):
+def _subject(body: dict[str, Any], names: Mapping[str, str]) -> str:
+    if isinstance(body.get("account"), str):  # an account event: whose account
+        return names.get(body["account"], body["account"])
+    for key in ("id", "src", "item", "vocabulary", "file", "copy", "original"):
         if isinstance(body.get(key), str):
             return str(body[key])
     if "sha256" in body:
@@ -38,17 +45,24 @@ def _subject(body: dict[str, Any]) -> str:
 
 
 def recent(
-    vault: Vault, page: int, per_page: int = 50, user: str | None = None
+    vault: Vault,
+    page: int,
+    per_page: int = 50,
+    user: str | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> tuple[list[Entry], int]:
-    """Events newest first, one page; and the ledger size."""
+    """Events newest first, one page; and the ledger size. *user* filters by account id
+    or by name; *names* maps account ids to names."""
+    names = names or {}
     size = vault.ledger.size()
     out: list[Entry] = []
     seq = size - 1 - page * per_page
     while seq >= 0 and len(out) < per_page:
         signed = vault.ledger.event_at(seq)
         body = signed.event.body
-        who = str(body.get("user") or "")
-        if user is None or who == user:
+        raw = str(body.get("user") or "")
+        who = names.get(raw, raw)
+        if user is None or user in (raw, who):
             out.append(
                 Entry(
                     seq=seq,
@@ -56,7 +70,7 @@ def recent(
                     time=signed.event.time,
                     device=fingerprint(signed.event.device),
                     user=who,
-                    subject=_subject(body),
+                    subject=_subject(body, names),
                 )
             )
         seq -= 1

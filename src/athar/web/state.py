@@ -10,7 +10,7 @@ from athar.records.service import Records
 from athar.vault.items import Item, find_item, fold_item_event
 from athar.vault.vault import Vault
 from athar.verify.service import MediaService
-from athar.web.accounts import Accounts
+from athar.web.accounts import Accounts, worker_journal
 from athar.web.sessions import PendingForms, RateLimit, Sessions
 from athar.web.uploads import Uploads
 from athar.web.worker import Worker
@@ -35,7 +35,11 @@ class State:
         self.worker = Worker()
         self.vault: Vault = self.worker.call(Vault.open, vault_dir, passphrase)
         self.records: Records = self.worker.call(Records, self.vault, settings.store_url)
-        self.accounts = Accounts(vault_dir, self.vault.keys.subkey("web/accounts"))
+        self.accounts = Accounts(
+            vault_dir,
+            self.vault.keys.subkey("web/accounts"),
+            journal=worker_journal(self.vault, self.worker),
+        )
         self.sessions = Sessions(settings.session_lifetime, settings.session_idle)
         self.limits = RateLimit(settings.login_attempts, settings.login_window)
         self.pending = PendingForms()

@@ -105,6 +105,8 @@ def panel(state: State, item_id: str, with_similar: bool = True) -> Panel:
     item = state.item(item_id)
     view = verification.get(state.records, item)
     values = forms.current_values(KIND, view.data) if view else {}
+    if values.get("verifier"):  # events name team members by account id; show the name
+        values["verifier"] = state.accounts.names().get(values["verifier"], values["verifier"])
     by_id = {i.id: i for i in state.items()}
     corroborating = []
     if view is not None:
@@ -185,6 +187,9 @@ def decide(
     view = verification.get(state.records, item)
     before = forms.current_values(KIND, view.data) if view else {}
     before.pop("item", None)  # fixed by the page, never part of the form
+    fields = dict(fields)
+    if fields.get("verifier"):  # a team member's name becomes their account id again
+        fields["verifier"] = state.accounts.account_of(fields["verifier"]) or fields["verifier"]
     changed = dict(fields) if partial else forms.changes(before, fields)
     if not before.get("verifier") and not fields.get("verifier"):
         changed["verifier"] = user  # who decided, unless the form names someone else

@@ -3,9 +3,11 @@ then moved into place, so a failure leaves either the previous site or nothing.
 
 Output is deterministic: two builds from the same records give the same bytes, except
 `build.json`, which holds the build stamp (time and Athar version). Media are the public
-copies already made with `athar publish copy` (faces hidden, metadata removed), taken
-from a folder the user names and accepted only when their SHA-256 matches a copy the
-ledger records for an item linked to a published incident; nothing is re-encoded here.
+copies already made with `athar publish copy` (faces hidden, metadata removed) that a
+person has confirmed (athar.publish.confirm), taken from the vault where copies are kept
+(or, for older copies, from a folder the user names, accepted only when their SHA-256
+matches the copy the ledger records) for items linked to a published incident; nothing
+is re-encoded here.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from athar import __version__
 from athar.errors import InputError
-from athar.publish.copy import copies_of
+from athar.publish.confirm import CONFIRMED, PENDING, CopyState, copy_states
+from athar.publish.copy import copy_bytes, kept_item
 from athar.publish.select import chosen_incidents, redactor_for, review
 from athar.publish.site.figures import Estimates, by_area, by_month, load_estimates
 from athar.publish.site.model import GROUPS, LANGS, Incident, Media, gather, linked_record_ids
@@ -96,39 +99,60 @@ def check_tiles(url: str | None) -> None:
 
 def _attach_media(
     service: Records, incidents: list[Incident], media_dir: Path | None
-) -> dict[str, Path]:
-    """Public copies for the incidents' media, by their file name inside the site."""
+) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    """Public copies for the incidents' media, by their file name inside the site, and
+    the copies left out because no one has confirmed them yet.
+
+    Only a copy a person confirmed (and no one rejected) goes out: the face detector
+    misses faces. Its bytes come from the vault, where copies are kept, or for a copy
+    made before that, from *media_dir*, matched by the SHA-256 its event recorded."""
     wanted = {item for i in incidents for item in i.media_items}
-    copies: dict[str, list[dict[str, Any]]] = {}
-    if wanted:
-        for copy in copies_of(service.vault):
-            if copy.get("original") in wanted:
-                copies.setdefault(copy["original"], []).append(copy)
+    states = [s for s in copy_states(service.vault) if s.copy.get("original") in wanted]
+    confirmed: dict[str, list[CopyState]] = {}
+    for state in states:
+        if state.status == CONFIRMED:
+            confirmed.setdefault(str(state.copy["original"]), []).append(state)
     found: dict[str, Path] = {}  # sha256 -> file
-    if media_dir is not None and copies:
+    if media_dir is not None and states:
         if not media_dir.is_dir():
             raise InputError("the folder {path} does not exist", path=str(media_dir))
-        recorded = {c["sha256"] for cs in copies.values() for c in cs}
+        recorded = {s.copy["sha256"] for ss in confirmed.values() for s in ss}
         files = sorted(p for p in media_dir.iterdir() if p.is_file())[:MAX_MEDIA_SCAN]
         for path in files:
             if path.suffix.lower() in MEDIA_SUFFIXES:
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
                 if digest in recorded:
                     found.setdefault(digest, path)
-    chosen: dict[str, Path] = {}
+    items = service.vault.items()
+    chosen: dict[str, bytes] = {}
     pseudonyms = redactor_for(service).pseudonyms
     for incident in incidents:
         for item in sorted(set(incident.media_items)):
-            match = next((c for c in copies.get(item, []) if c["sha256"] in found), None)
-            if match is None:
+            picked: tuple[CopyState, str, bytes] | None = None
+            for state in confirmed.get(item, []):
+                kept = kept_item(state.copy, items)
+                if kept is not None:
+                    suffix = PurePath(kept.name).suffix.lower()
+                    picked = (state, suffix, copy_bytes(service.vault, state.copy, items))
+                    break
+                if state.copy["sha256"] in found:
+                    path = found[state.copy["sha256"]]
+                    picked = (state, path.suffix.lower(), path.read_bytes())
+                    break
+            if picked is None or picked[1] not in MEDIA_SUFFIXES:
                 incident.unpublished_media += 1
                 continue
-            path = found[match["sha256"]]
-            name = f"media/{pseudonyms.token(match['sha256'])}{path.suffix.lower()}"
-            chosen[name] = path
-            faces = int((match.get("faces") or {}).get("hidden") or 0)
-            incident.media.append(Media(name, MEDIA_SUFFIXES[path.suffix.lower()], faces))
-    return chosen
+            state, suffix, data = picked
+            name = f"media/{pseudonyms.token(state.copy['sha256'])}{suffix}"
+            chosen[name] = data
+            faces = int((state.copy.get("faces") or {}).get("hidden") or 0)
+            incident.media.append(Media(name, MEDIA_SUFFIXES[suffix], faces))
+    unconfirmed = [
+        {"copy": s.event, "original": s.copy.get("original"), "status": s.status}
+        for s in states
+        if s.status == PENDING and not confirmed.get(str(s.copy.get("original")))
+    ]
+    return chosen, unconfirmed
 
 
 def _write(root: Path, rel: str, data: str | bytes) -> None:
@@ -267,7 +291,7 @@ def render_site(
     incidents: list[Incident],
     estimates: Estimates | None,
     options: SiteOptions,
-    media: dict[str, Path],
+    media: dict[str, bytes],
 ) -> None:
     areas, months = by_area(incidents), by_month(incidents)
     shared = {
@@ -312,8 +336,8 @@ def render_site(
     _write(root, "data/site.json", _dumps(site))
     _static(root)
     _copy_leaflet(root)
-    for name, path in sorted(media.items()):
-        _write(root, name, path.read_bytes())
+    for name, data in sorted(media.items()):
+        _write(root, name, data)
 
 
 def _replace(temp: Path, out: Path) -> None:
@@ -352,7 +376,7 @@ def build_site(service: Records, out: Path, options: SiteOptions) -> dict[str, A
             count=len(findings),
         )
     incidents = gather(service, redactor, chosen)
-    media = _attach_media(service, incidents, options.media_dir)
+    media, unconfirmed = _attach_media(service, incidents, options.media_dir)
     temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
     try:
         render_site(temp, service, incidents, estimates, options, media)
@@ -374,5 +398,6 @@ def build_site(service: Records, out: Path, options: SiteOptions) -> dict[str, A
         "flagged": len(findings),
         "media": sum(len(i.media) for i in incidents),
         "media_without_copy": sum(i.unpublished_media for i in incidents),
+        "unconfirmed": unconfirmed,
         "estimates": estimates is not None,
     }

@@ -134,7 +134,12 @@ async def get(request: Request, record_id: str) -> dict[str, Any]:
 async def history(request: Request, record_id: str) -> dict[str, Any]:
     authorize(request, "read")
     state = state_of(request)
-    return {"history": await state.worker.run(state.records.history, record_id)}
+    history = await state.worker.run(state.records.history, record_id)
+    names = state.accounts.names()  # the ledger names accounts by id; show this team's names
+    for entry in history:
+        entry["account"] = entry.get("user")
+        entry["user"] = names.get(entry.get("user") or "", entry.get("user"))
+    return {"history": history}
 
 
 @router.post(
@@ -145,7 +150,7 @@ async def create(request: Request, type_name: str) -> dict[str, Any]:
     principal = authorize(request, "create", None, unsafe=True)
     state = state_of(request)
     record_id = await state.worker.run(
-        state.records.create, type_name, _fields(body), principal.user.name
+        state.records.create, type_name, _fields(body), principal.user.account
     )
     return {"ok": True, "id": record_id}
 
@@ -156,7 +161,7 @@ async def update(request: Request, record_id: str) -> dict[str, Any]:
     principal = authorize(request, "edit", None, unsafe=True)
     state = state_of(request)
     changed = await state.worker.run(
-        state.records.update, record_id, _fields(body), principal.user.name
+        state.records.update, record_id, _fields(body), principal.user.account
     )
     return {"ok": True, "changed": changed}
 
@@ -176,7 +181,7 @@ async def link(request: Request, record_id: str) -> dict[str, Any]:
             str(body.get("target", "")),
             present=bool(body.get("present", True)),
             attrs={str(k): str(v) for k, v in attrs.items()},
-            user=principal.user.name,
+            user=principal.user.account,
         )
     )
     return {"ok": True, "changed": changed}
@@ -193,7 +198,8 @@ async def items(request: Request) -> dict[str, Any]:
 async def audit(request: Request, page: int = 0, user: str | None = None) -> dict[str, Any]:
     authorize(request, "audit")
     state = state_of(request)
-    entries, size = await state.worker.run(recent, state.vault, max(0, page), 50, user)
+    names = state.accounts.names()
+    entries, size = await state.worker.run(recent, state.vault, max(0, page), 50, user, names)
     return {"size": size, "events": [e.__dict__ for e in entries]}
 
 

@@ -213,7 +213,7 @@ async def link_item(request: Request, item_id: str) -> Response:
     def run() -> str:
         item = state.item(item_id)
         record = state.records.resolve(target)
-        state.records.link(record, "media", item.id, user=principal.user.name)
+        state.records.link(record, "media", item.id, user=principal.user.account)
         return record
 
     record = await state.worker.run(run)

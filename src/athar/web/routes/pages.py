@@ -191,7 +191,7 @@ async def create(request: Request, type_name: str) -> Response:
         values = forms.read_form(kind, multi(form))
         raw = {k: v for k, v in values.items() if v}
         record_id = await state.worker.run(
-            state.records.create, kind.name, raw, principal.user.name
+            state.records.create, kind.name, raw, principal.user.account
         )
     except AtharError as exc:
         return _form_page(
@@ -226,6 +226,9 @@ async def detail(request: Request, record_id: str) -> Response:
         }
 
     data = await state.worker.run(gather)
+    names = state.accounts.names()  # events name accounts by id; names stay on this server
+    for entry in data["history"]:
+        entry["user"] = names.get(entry.get("user") or "", entry.get("user"))
     speaker = speaker_for(request, principal)
     view, kind = data["view"], data["kind"]
     data["fields"] = display.rows(kind, view.data, state.records.vocab, speaker)
@@ -256,7 +259,7 @@ async def edit(request: Request, record_id: str) -> Response:
         values = forms.read_form(kind, multi(form))
         changed = forms.changes(forms.current_values(kind, view.data), values)
         if changed:
-            await state.worker.run(state.records.update, view.id, changed, principal.user.name)
+            await state.worker.run(state.records.update, view.id, changed, principal.user.account)
     except AtharError as exc:
         return _form_page(
             request,
@@ -281,7 +284,7 @@ async def link(request: Request, record_id: str) -> Response:
 
     def run() -> str:
         source = state.records.resolve(record_id)
-        state.records.link(source, rel, target, present=present, user=principal.user.name)
+        state.records.link(source, rel, target, present=present, user=principal.user.account)
         return source
 
     return RedirectResponse(f"/r/{await state.worker.run(run)}", status_code=303)
@@ -291,7 +294,7 @@ async def link(request: Request, record_id: str) -> Response:
 async def add_victim(request: Request, record_id: str) -> Response:
     """A new person, their status and their link to the incident, in one step."""
     principal, form, state = await posted(request, "create")
-    user = principal.user.name
+    user = principal.user.account
     raw = {
         k: str(form.get(k, "")).strip()
         for k in ("name_ar.full", "name_latin.full", "sex", "age")
@@ -351,7 +354,8 @@ async def audit_page(request: Request, who: str = "") -> Response:
     principal = authorize(request, "audit")
     state = state_of(request)
     page = page_number(request)
-    entries, size = await state.worker.run(recent, state.vault, page, PER_PAGE, who or None)
+    names = state.accounts.names()
+    entries, size = await state.worker.run(recent, state.vault, page, PER_PAGE, who or None, names)
     return render(
         request,
         "audit.html",

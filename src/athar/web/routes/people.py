@@ -138,12 +138,15 @@ async def account_change(request: Request) -> Response:
     new_token = None
     error = None
     try:
+        # each of these also signs a ledger event, on the vault thread: wait off the loop
         if action == "totp":
-            state.accounts.enable_totp(name, str(form.get("secret", "")), str(form.get("code", "")))
+            secret, code = str(form.get("secret", "")), str(form.get("code", ""))
+            await run_in_threadpool(state.accounts.enable_totp, name, secret, code)
         elif action == "token":
-            new_token = state.accounts.new_token(name, str(form.get("label", "")))
+            label = str(form.get("label", ""))
+            new_token = await run_in_threadpool(state.accounts.new_token, name, label)
         elif action == "revoke":
-            state.accounts.revoke_token(name, str(form.get("token", "")))
+            await run_in_threadpool(state.accounts.revoke_token, name, str(form.get("token", "")))
         elif action == "password":
             user = await run_in_threadpool(
                 state.accounts.authenticate, name, str(form.get("old", "")), None
@@ -186,11 +189,18 @@ async def users_change(request: Request) -> Response:
     error = None
     values = {k: str(form.get(k, "")) for k in ("name", "role")}
     try:
-        if str(form.get("action", "")) == "disable":
-            target = str(form.get("name", ""))
+        action = str(form.get("action", ""))
+        target = str(form.get("name", ""))
+        if action == "disable":
             if target != principal.user.name:
-                state.accounts.disable(target)
+                await run_in_threadpool(state.accounts.disable, target, principal.user.name)
                 state.sessions.drop_user(target)
+        elif action == "role":
+            if target != principal.user.name:  # an admin cannot demote themself by mistake
+                await run_in_threadpool(
+                    state.accounts.set_role, target, values["role"], principal.user.name
+                )
+            values = {}
         else:
             await run_in_threadpool(
                 state.accounts.add,
@@ -198,6 +208,7 @@ async def users_change(request: Request) -> Response:
                 str(form.get("password", "")),
                 values["role"],
                 str(form.get("lang", "ar")),
+                principal.user.name,
             )
             values = {}
     except AtharError as exc:

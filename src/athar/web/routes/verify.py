@@ -96,7 +96,7 @@ async def verify_form(request: Request, item_id: str) -> Response:
         values = forms.read_form(verifyview.KIND, multi(form))
         values.pop("item", None)
         await state.worker.run(
-            lambda: verifyview.decide(state, item_id, values, corroborating, principal.user.name)
+            lambda: verifyview.decide(state, item_id, values, corroborating, principal.user.account)
         )
     except AtharError as exc:
         panel = await state.worker.run(verifyview.panel, state, item_id)
@@ -164,6 +164,6 @@ async def api_decide(request: Request, item_id: str) -> dict[str, Any]:
     raw = {str(k): str(v) for k, v in fields.items()}
     text = " ".join(str(o) for o in others)
     rid, changed = await state.worker.run(
-        lambda: verifyview.decide(state, item_id, raw, text, principal.user.name, partial=True)
+        lambda: verifyview.decide(state, item_id, raw, text, principal.user.account, partial=True)
     )
     return {"ok": True, "record": rid, "changed": changed}

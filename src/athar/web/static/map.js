@@ -21,7 +21,7 @@
         pointToLayer: function (feature, latlng) {
           var p = feature.properties || {};
           return L.circleMarker(latlng, {
-            radius: p.rank === 1 ? 3 : 2, color: "#555", weight: 1, fillOpacity: 1, interactive: false
+            radius: p.rank === 1 ? 3 : 2, color: "#555", weight: 1, fillOpacity: 1
           }).bindTooltip(String(p[lang] || ""), {
             permanent: p.rank === 1, direction: "right", className: "place", opacity: 0.8
           });
