@@ -102,6 +102,7 @@ class User:
         self.rng = rng
         self.cookie = ""
         self.found: list[str] = []
+        self.failures: list[str] = []  # what went wrong, for the report
 
     async def login(self) -> None:
         page = await self.client.get("/login")
@@ -129,8 +130,11 @@ class User:
         try:
             response = await self.client.get(url, headers={"cookie": self.cookie})
             ok = response.status_code == 200
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self.failures.append(f"{kind} {url}: {type(exc).__name__}")
             return kind, time.perf_counter() - started, False, 0.0
+        if not ok:
+            self.failures.append(f"{kind} {url}: HTTP {response.status_code}")
         elapsed = time.perf_counter() - started
         timing = response.headers.get("server-timing", "app;dur=0").split("dur=")[-1]
         if kind == "search" and ok:
@@ -175,6 +179,7 @@ async def load(
         "requests": len(samples),
         "rps": round(len(samples) / wall, 1),
         "errors": sum(1 for s in samples if not s[2]),
+        "failures": [f for u in crowd for f in u.failures][:20],
         "error_rate": round(sum(1 for s in samples if not s[2]) / max(1, len(samples)), 4),
         "p50_ms": pct(every, 50),
         "p95_ms": pct(every, 95),
