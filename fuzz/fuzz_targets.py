@@ -13,17 +13,24 @@ campaign with counts and crash files).
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
+import hashlib
 import io
 import json
 import shutil
+import struct
+import tarfile
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pyrage
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -34,9 +41,11 @@ from athar.records.formats import value_text
 from athar.records.service import Records
 from athar.records.validate import parse_value
 from athar.records.values import Problem
-from athar.vault import checkpoint, events, proofs
+from athar.sync import bundle, exchange, parts, receipt
+from athar.sync import service as sync
+from athar.vault import checkpoint, events, merkle, proofs
 from athar.vault.vault import Vault
-from athar.verify import imagedecode
+from athar.verify import imagedecode, proofmode
 
 PASSPHRASE = "عبارة مرور للاختبار العشوائي"  # noqa: S105 (a throwaway test vault)
 
@@ -194,6 +203,147 @@ _CSV_SEEDS = [
     'title.ar,date,killed.min,killed.max,coordinates\nقصف السوق,2017-03,3,12,"36.2,37.1"\n',
 ]
 
+
+@cache
+def _sync_pair() -> tuple[Vault, Vault, dict[str, Any]]:
+    """A sender and a receiver vault, enrolled to each other, and what travels between
+    them: one real bundle (whole, as parts, and its tar before encryption), delivered
+    once so that the receiver can write its receipts (full and short)."""
+    root = _workdir() / "sync"
+    sender = Vault.create(root / "ميدان", PASSPHRASE)
+    receiver = Vault.create(root / "مكتب", PASSPHRASE)
+    atexit.register(sender.close)
+    atexit.register(receiver.close)
+    for vault, other in ((sender, receiver), (receiver, sender)):
+        card = sync.card(other)
+        sync.enrol(vault, card["key"], card["age_recipient"], other.root.name, admin=False)
+    note = _workdir() / "إفادة.txt"
+    note.write_text("إفادة شاهد عن قصف السوق\n" * 20, encoding="utf-8")
+    sender.add([note])
+    with Records(sender) as records:
+        records.create("person", {"name_ar.full": "خالد يوسف"})
+    to = sync.card(receiver)["age_recipient"]
+    whole = sync.export_bundle(sender, [to], root / "whole")
+    cut = sync.export_bundle(sender, [to], root / "parts", part_size=1024, redundancy=0.5)
+    tar = io.BytesIO()
+    bundle._write_tar(sender, exchange.collect(sender, 0), tar, None)
+    sync.import_bundles(receiver, whole.files)
+    return (
+        sender,
+        receiver,
+        {
+            "bundle": whole.files[0].read_bytes(),
+            "tar": tar.getvalue(),
+            "parts": [p.read_bytes() for p in cut.files],
+            "recipient": pyrage.x25519.Recipient.from_str(to),
+            "receipt": sync.make_receipt(receiver).encode(),
+            "short": sync.make_receipt(receiver, short=True).encode(),
+        },
+    )
+
+
+def _forged_parts(length: int, block: int, k: int, extra: int, keep: list[int]) -> list[bytes]:
+    """Parts of one group whose hashes and bundle id agree (nothing in a part is signed:
+    anyone can compute them) while the numbers they carry are the attacker's choice."""
+    n = min(parts.MAX_PARTS, k + extra)
+    blocks = [bytes((i + j) % 256 for j in range(block)) for i in range(n)]
+    table = b"".join(hashlib.sha256(b).digest() for b in blocks)
+    digest = hashlib.sha256(bytes([k - 1, n - 1]) + table).digest()
+    bid = hashlib.sha256(b"athar-parts/1" + struct.pack(">QII", length, block, 1) + digest).digest()
+    out = []
+    for i in sorted({x % n for x in keep}):
+        fixed = parts._FIXED.pack(bid, length, block, 1, 0, k - 1, n - 1, i)
+        trailer = parts.MAGIC + fixed + digest + table
+        out.append(blocks[i] + trailer + parts._TAIL.pack(len(trailer), parts.END))
+    return out
+
+
+@cache
+def _bundle_members() -> list[tuple[str, bytes]]:
+    with tarfile.open(fileobj=io.BytesIO(_sync_pair()[2]["tar"])) as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
+
+
+def _tar_with_manifest(manifest: Any) -> bytes:
+    """The real bundle's tar with another manifest: anyone may encrypt to a device's
+    public age key, so everything under the encryption is the attacker's choice."""
+    if not isinstance(manifest, bytes):
+        manifest = json.dumps(manifest, ensure_ascii=False).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in _bundle_members():
+            data = manifest if name == bundle.MANIFEST else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _short_receipt(size: int, blob: bytes) -> bytes:
+    return f"{receipt.SHORT_TAG} {size} {base64.b64encode(blob).decode()}".encode()
+
+
+def _forged_receipt(size: int, root: bytes, sender: str) -> bytes:
+    """A full receipt signed by a key of the attacker's (the key travels in the text)
+    over numbers of its choice: past the signature, into the checks after it."""
+    ident = _identity()
+    name = receipt.PREFIX + "cd" * 16
+    lines = checkpoint.Checkpoint(name, size, root, "2017-03-12T10:00:00Z").body().split("\n")
+    body = "\n".join([*lines[:3], f"of {sender}", *lines[3:]])
+    sig = checkpoint.key_id(name, ident.public_key) + ident.sign(body.encode())
+    note = f"{body}\n— {name} {base64.b64encode(sig).decode()}\n"
+    return (note + checkpoint.verifier_key(name, ident.public_key) + "\n").encode()
+
+
+@cache
+def _proofmode_files() -> dict[str, bytes]:
+    """A ProofMode export as tests/test_provenance.py builds it: media, its proof, the
+    detached signatures of both and the phone's public key."""
+    from pysequoia import SignatureMode, Tsk, sign
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        key = Tsk.generate("ProofMode حلب <proofmode@example.org>")
+        media = b"\xff\xd8\xff jpeg bytes " * 20
+        digest = hashlib.sha256(media).hexdigest()
+        proof = json.dumps(
+            {"File Hash SHA256": digest, "File Path": "/storage/DCIM/حلب.jpg"}, ensure_ascii=False
+        ).encode()
+        return {
+            "IMG_20161207_091455.jpg": media,
+            "IMG_20161207_091455.jpg.asc": sign(key.signer(), media, mode=SignatureMode.DETACHED),
+            f"{digest}.proof.json": proof,
+            f"{digest}.proof.json.asc": sign(key.signer(), proof, mode=SignatureMode.DETACHED),
+            "pubkey.asc": str(key.extract_certificate()).encode(),
+        }
+
+
+def _zip(files: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate names are one of the mutations
+        with zipfile.ZipFile(buf, "w", compression) as archive:
+            for name, data in files.items():
+                archive.writestr(name, data)
+    return buf.getvalue()
+
+
+_ENTRY_CONTENTS = [b"[" * 100_000, b"null", b'{"File Hash SHA256": [1]}', b"", "حلب".encode()]
+
+
+def _zip_changed(
+    name: str, ops: list[tuple[int, int, bytes]], rename: str | None, content: int | None
+) -> bytes:
+    """The seed zip with one entry's content mutated or replaced (the zip's CRC then
+    agrees), or one entry renamed: past the zip layer, into the proof and signature
+    checks."""
+    files = dict(_proofmode_files())
+    files[name] = _mutate(files[name], ops) if content is None else _ENTRY_CONTENTS[content]
+    if rename is not None:
+        files[rename] = files.pop(name)
+    return _zip(files)
+
+
 # -- the targets -------------------------------------------------------------------------
 
 
@@ -255,6 +405,54 @@ def _image(data: bytes) -> None:
     imagedecode.open_image(data, max_pixels=1 << 20, decode_side=256)
 
 
+def _unchanged_if_refused(vault: Vault, action: Callable[[], object]) -> None:
+    """A refusal must leave the vault exactly as it was: no event, no staged file."""
+    before = vault.ledger.size()
+    try:
+        action()
+    except AtharError:
+        tmp = vault.blobs.tmp_dir
+        left = sorted(p.name for p in tmp.iterdir()) if tmp.exists() else []
+        if vault.ledger.size() != before or left:
+            raise AssertionError(f"refused, yet the vault changed (staged: {left})") from None
+        raise
+
+
+def _parts(files: list[bytes]) -> None:
+    _, receiver, _ = _sync_pair()
+    inbox = Path(tempfile.mkdtemp(dir=_workdir()))
+    try:
+        for i, data in enumerate(files):
+            (inbox / f"athar-fuzz-{i + 1:04d}{parts.SUFFIX}").write_bytes(data)
+        _unchanged_if_refused(receiver, lambda: sync.import_bundles(receiver, [inbox]))
+    finally:
+        shutil.rmtree(inbox, True)
+
+
+def _bundle(pick: tuple[str, bytes]) -> None:
+    _, receiver, seeds = _sync_pair()
+    how, data = pick
+    if how == "tar":  # damage under the encryption: tar, manifest, events, blobs
+        data = pyrage.encrypt(data, [seeds["recipient"]])
+    path = _workdir() / "bundle.age"
+    path.write_bytes(data)
+    _unchanged_if_refused(receiver, lambda: sync.import_file(receiver, path))
+
+
+def _receipt(data: bytes) -> None:
+    sender, _, _ = _sync_pair()
+    text = data.decode("utf-8", "replace")
+    if not receipt.is_short(text):  # the file form is read from a file
+        path = _workdir() / "receipt.txt"
+        path.write_bytes(data)
+        receipt.load(path)
+    sync.ack(sender, text)
+
+
+def _proofmode(data: bytes) -> None:
+    proofmode.check(proofmode.read_zip(data))
+
+
 def _targets() -> list[Target]:
     cp = _checkpoint_seed()
     _, _, proof = _vault_and_records()
@@ -299,9 +497,93 @@ def _targets() -> list[Target]:
             ),
             _proof,
         ),
-        Target("event-entry", mutations(_event_seeds()), _event),
+        Target("event-entry", mutations([*_event_seeds(), b"[" * 100_000]), _event),
         Target("image-decode", mutations(_image_seeds(), 256), _image),
+        Target("bundle-parts", _parts_strategy(), _parts),
+        Target("bundle-file", _bundle_strategy(), _bundle),
+        Target("receipt", _receipt_strategy(), _receipt),
+        Target("proofmode-zip", _proofmode_strategy(), _proofmode),
     ]
+
+
+def _parts_strategy() -> st.SearchStrategy[list[bytes]]:
+    real = _sync_pair()[2]["parts"]
+    one = st.one_of(
+        st.sampled_from(real), st.builds(_mutate, st.sampled_from(real), _OPS), st.binary()
+    )
+    return st.one_of(
+        st.lists(one, max_size=len(real) + 2),
+        st.builds(
+            _forged_parts,
+            st.one_of(st.integers(0, 4096), st.integers(0, (1 << 64) - 1)),
+            st.integers(0, 2048),
+            st.integers(1, 8),
+            st.integers(0, 8),
+            st.lists(st.integers(0, 255), max_size=12),
+        ),
+    )
+
+
+def _bundle_strategy() -> st.SearchStrategy[tuple[str, bytes]]:
+    seeds = _sync_pair()[2]
+    manifest = json.loads(dict(_bundle_members())[bundle.MANIFEST])
+    fields = ["type", "origin", "since", "size", "checkpoint", "verifier_key", "events", "blobs"]
+    return st.one_of(
+        st.tuples(st.just("age"), mutations([seeds["bundle"]])),
+        st.tuples(st.just("tar"), mutations([seeds["tar"]])),
+        st.tuples(
+            st.just("tar"),
+            st.builds(
+                _tar_with_manifest,
+                st.one_of(
+                    json_mutations(manifest, fields),
+                    st.sampled_from([b"[" * 100_000, b'{"type":' * 50_000, b"\xd9"]),
+                ),
+            ),
+        ),
+    )
+
+
+def _receipt_strategy() -> st.SearchStrategy[bytes]:
+    sender, _, seeds = _sync_pair()
+    size, blob = seeds["short"].split(b" ")[1:]
+    leaves, origin = [e.leaf for e in sender.events()], sender.ledger.origin
+    return st.one_of(
+        mutations([seeds["receipt"], seeds["short"]], 512),
+        st.builds(
+            _short_receipt,
+            st.one_of(st.just(int(size)), st.integers(-2, 1 << 70)),
+            mutations([base64.b64decode(blob)], 100),
+        ),
+        st.builds(
+            _forged_receipt,
+            st.one_of(st.integers(0, 64), st.integers(0, 1 << 70)),
+            st.one_of(st.binary(min_size=32, max_size=32), st.binary(max_size=40)),
+            st.one_of(st.just(sender.ledger.origin), st.text(max_size=30)),
+        ),
+        st.integers(0, len(leaves)).map(  # the true root: accepted, a consistency proof
+            lambda n: _forged_receipt(n, merkle.root_from_hashes(leaves[:n]), origin)
+        ),
+    )
+
+
+def _proofmode_strategy() -> st.SearchStrategy[bytes]:
+    files = _proofmode_files()
+    names = sorted(files)
+    return st.one_of(
+        mutations([_zip(files), _zip(files, zipfile.ZIP_DEFLATED)], 256),
+        st.builds(
+            _zip_changed,
+            st.sampled_from(names),
+            _OPS,
+            st.one_of(
+                st.none(),
+                st.sampled_from([*names, "../pubkey.asc", "/etc/pubkey.asc", "a/pubkey.asc"]),
+                st.text(st.characters(codec="utf-8"), min_size=1, max_size=30),
+            ),
+            st.one_of(st.none(), st.integers(0, len(_ENTRY_CONTENTS) - 1)),
+        ),
+    )
 
 
 @cache

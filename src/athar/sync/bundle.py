@@ -347,7 +347,7 @@ def _read_tar(importer: Importer, stream: BinaryIO, box: list[ImportReport]) -> 
         # Read to the end so that age authenticates the final chunk (truncation).
         while stream.read(BUFFER):
             pass
-    except (tarfile.TarError, ValueError, UnicodeDecodeError, EOFError):
+    except (tarfile.TarError, ValueError, UnicodeDecodeError, EOFError, RecursionError):
         raise IntegrityError("the bundle's contents are damaged or truncated") from None
     if not box:
         raise IntegrityError("the bundle's contents are damaged or truncated")

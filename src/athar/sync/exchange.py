@@ -182,7 +182,7 @@ class Importer:
 
     # -- checking ------------------------------------------------------------------
     def check(self, manifest: dict[str, Any], entries: list[bytes]) -> ImportReport:
-        if manifest.get("type") != MANIFEST_TYPE:
+        if not isinstance(manifest, dict) or manifest.get("type") != MANIFEST_TYPE:
             raise IntegrityError("this is not an Athar bundle (unknown manifest)")
         try:
             cp = open_note(str(manifest["checkpoint"]), str(manifest["verifier_key"]))

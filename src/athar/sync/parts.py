@@ -256,6 +256,11 @@ class PartSet:
         shape = self.shape()
         assert shape is not None
         first = self.any
+        if first.length > sum(k for k, _ in shape) * first.block:  # forged: no huge output
+            raise IntegrityError(
+                "{path} is not a whole Athar bundle part (truncated or damaged)",
+                path=first.path.name,
+            )
         with open(open_private(out), "wb") as sink:
             for g, (k, n) in enumerate(shape):
                 chosen = sorted(i for i in range(n) if (g, i) in self.parts)[:k]

@@ -151,7 +151,7 @@ def load_checkpoint_file(path: Path) -> SignedCheckpoint:
         signed = open_note(str(data["note"]), str(data["verifier_key"]))
     except FileNotFoundError:
         raise InputError("no such file: {path}", path=str(path)) from None
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError):
         raise InputError("{path} is not an Athar checkpoint file", path=str(path)) from None
     cp = signed.checkpoint
     if data.get("size") != cp.size or data.get("root") != cp.root.hex():

@@ -182,7 +182,7 @@ def parse_essentials(entry: bytes, where: str = "event") -> tuple[str, bytes, di
         return (kind, _device_key(_field(data, "device", str, where)), body)
     except IntegrityError:
         raise
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):  # deep JSON
         raise IntegrityError("{where} is not a well-formed signed event", where=where) from None
 
 
@@ -204,7 +204,7 @@ def parse_entry(entry: bytes, where: str = "event") -> SignedEvent:
         )
     except IntegrityError:
         raise
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):  # deep JSON
         raise IntegrityError("{where} is not a well-formed signed event", where=where) from None
     return SignedEvent(entry=entry, event=event, payload=payload, signature=signature)
 

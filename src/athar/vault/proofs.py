@@ -46,7 +46,7 @@ def load_proof(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("no such file: {path}", path=str(path)) from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep JSON
         raise InputError("{path} is not a proof file (not JSON)", path=str(path)) from None
     if not isinstance(data, dict) or data.get("type") != PROOF_TYPE:
         raise InputError("{path} is not an Athar proof file", path=str(path))

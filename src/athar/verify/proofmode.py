@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import stat
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -95,7 +97,7 @@ def read_zip(data: bytes) -> dict[str, bytes]:
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):  # version 12.2
         raise InputError("this is not a readable zip file") from None
     with archive:
         infos = archive.infolist()
@@ -134,7 +136,16 @@ def read_zip(data: bytes) -> dict[str, bytes]:
             try:
                 with archive.open(info) as fh:
                     content = fh.read(info.file_size + 1)  # a header may lie about the size
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            except (  # RuntimeError: encrypted entry; zlib/lzma: damaged compressed data
+                zipfile.BadZipFile,
+                OSError,
+                ValueError,
+                EOFError,
+                NotImplementedError,
+                RuntimeError,
+                zlib.error,
+                lzma.LZMAError,
+            ):
                 raise InputError(
                     "the zip entry {name} is damaged", name=info.filename[:120]
                 ) from None
@@ -181,7 +192,7 @@ def check(files: dict[str, bytes]) -> ProofReport:
             try:
                 doc = json.loads(content)
                 recorded = str(doc.get("File Hash SHA256") or doc.get("SHA256") or "").lower()
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):  # deep JSON
                 recorded = ""
             if recorded:
                 proofs[recorded] = name
