@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from athar.errors import InputError, IntegrityError
+from athar.i18n import translate
 from athar.records.service import Records
 from athar.sync import service
 from athar.vault.vault import Vault
@@ -95,3 +97,18 @@ def test_short_receipt_needs_an_enrolled_receiver_and_the_right_vault(
             r.create("person", {"name_ar.full": f"شاهد {i}"})
     with pytest.raises(IntegrityError, match="another vault"):
         service.ack(c, text)
+
+
+def test_a_receipt_that_is_not_text_is_refused_in_the_users_language(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Found by fuzzing: a non-UTF-8 receipt file made `athar bundle ack` print a traceback."""
+    assert cli("init").exit_code == 0
+    bad = tmp_path / "receipt.txt"
+    bad.write_bytes(b"\xff\xfe\x00athar-receipt \xd9")
+    result = cli("bundle", "ack", str(bad), env={"ATHAR_LANG": "ar"})
+    assert result.exit_code == 2
+    assert translate("this is not an Athar receipt", "ar") in result.output
+    assert "Traceback" not in result.output
+    missing = cli("bundle", "ack", str(tmp_path / "nowhere.txt"))
+    assert missing.exit_code == 2 and "no such file" in missing.output

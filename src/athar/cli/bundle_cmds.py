@@ -10,6 +10,7 @@ import typer
 from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.crypto.identity import fingerprint
 from athar.errors import InputError
+from athar.sync import receipt as receipts
 from athar.sync import service
 from athar.vault import rotation
 
@@ -161,10 +162,9 @@ def ack_cmd(
 ) -> None:
     """Check a recipient's receipt; later exports to it start after what it holds."""
     ctx = command_ctx(context, json_out)
-    if not receipt.exists():
-        raise ctx.fail(InputError("no such file: {path}", path=str(receipt)))
+    text = run_guarded(ctx, receipts.read_text, receipt)
     with open_vault(ctx) as vault:
-        done = run_guarded(ctx, service.ack, vault, receipt.read_text(encoding="utf-8"))
+        done = run_guarded(ctx, service.ack, vault, text)
     if ctx.json:
         ctx.emit_json(done)
         return

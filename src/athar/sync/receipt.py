@@ -71,11 +71,24 @@ def parse(text: str) -> Receipt:
 
 def load(path: Path) -> Receipt:
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        return parse(read_text(path))
+    except ValueError:
+        raise InputError("this is not an Athar receipt") from None
+
+
+def read_text(path: Path) -> str:
+    """A receipt file's text (full or short form); a file that is not text is refused as
+    not a receipt, not with a traceback (it came from another device)."""
+    try:
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("no such file: {path}", path=str(path)) from None
-    except (UnicodeDecodeError, ValueError):
+    except UnicodeDecodeError:
         raise InputError("this is not an Athar receipt") from None
+    except OSError as exc:
+        raise InputError(
+            "cannot read {path}: {reason}", path=str(path), reason=exc.strerror or str(exc)
+        ) from None
 
 
 def check_against(receipt: Receipt, leaves: list[bytes]) -> list[bytes]:
