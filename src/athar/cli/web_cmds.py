@@ -19,6 +19,8 @@ from athar.web.roles import roles
 
 DEMO_DIR = Path("athar-demo-web")
 
+KEEP_ALIVE_S = 65  # seconds an idle connection stays open
+
 
 def _build_demo(ctx: Ctx, folder: Path) -> Path:
     """A fresh demo vault under *folder* (only ever a folder the demo made itself)."""
@@ -127,6 +129,11 @@ def serve(
         ssl_certfile=str(cert) if cert else None,
         ssl_keyfile=str(key) if key else None,
         server_header=False,
+        # uvicorn closes an idle connection after 5 s; a reader pauses longer than that
+        # between clicks, and a new TLS handshake costs seconds on a satellite link. A
+        # client may also reuse a connection just as the server closes it (seen in the
+        # load test): the longer window makes that race rarer.
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 
