@@ -5,8 +5,6 @@ reason; axe-core finds no serious violation; a screenshot goes to docs/screensho
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,13 +13,12 @@ import pytest
 from athar.publish.confirm import copy_states
 from athar.publish.copy import CopyOptions, public_copy
 from athar.vault.vault import Vault
-from test_web_e2e import ARGS, CHROMIUM, SHOTS, _axe, _free_port, _need_browser
-from test_web_fixtures import PASSPHRASE, PASSWORD, World, build_world
+from test_web_e2e import ARGS, CHROMIUM, SHOTS, _axe, _need_browser
+from test_web_fixtures import PASSPHRASE, PASSWORD, World, build_world, live_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World, list[str]]]:
-    import uvicorn
 
     from athar.web.app import create_app
     from athar.web.state import Settings
@@ -33,19 +30,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
             vault, world.photo, None, CopyOptions(mode="pixelate"), suffix=".png"
         )
         copies = [blurred["event"], pixelated["event"]]
-    app = create_app(world.vault_dir, PASSPHRASE, Settings())
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world, copies
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(world.vault_dir, PASSPHRASE, Settings())) as base:
+        yield base, world, copies
 
 
 def test_publisher_confirms_in_chromium(server: tuple[str, World, list[str]]) -> None:

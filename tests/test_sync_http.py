@@ -34,6 +34,7 @@ from athar.sync import agekeys, service
 from athar.sync.http_client import Link, Options, Summary, Syncer, sync
 from athar.sync.server import Refused
 from athar.vault.vault import Vault
+from test_web_fixtures import free_port, live_server
 
 PASS = "كلمة سر المزامنة — sync test"
 VICTIM = "سامر عبد الرحمن الحمصي"
@@ -42,12 +43,6 @@ SECRET = "شهادة سرية: أم يوسف رأت القصف عند الفرن
 
 
 # -- a real server, and a proxy that cuts -------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Running:
     url: str
@@ -61,33 +56,20 @@ class Running:
 
 @contextmanager
 def serve(vault_dir: Path) -> Iterator[Running]:
-    import uvicorn
 
     from athar.web.app import create_app
     from athar.web.state import Settings
 
     app = create_app(vault_dir, PASS, Settings())
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield Running(f"http://127.0.0.1:{port}", app)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=20)
+    with live_server(app) as base:
+        yield Running(base, app)
 
 
 class LoopServer:
     """A TCP server on its own thread and event loop, stopped cleanly on exit."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop = asyncio.Event()
@@ -502,30 +484,8 @@ def _certificates(folder: Path) -> tuple[Path, Path, Path]:
 @contextmanager
 def also_tls(app: Any, cert: Path, key: Path) -> Iterator[str]:
     """The same app served over TLS on a second port (its lifespan stays with the first)."""
-    import uvicorn
-
-    port = _free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="error",
-        lifespan="off",
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "TLS server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=20)
+    with live_server(app, lifespan="off", ssl_certfile=str(cert), ssl_keyfile=str(key)) as base:
+        yield base
 
 
 class Socks5(LoopServer):

@@ -5,16 +5,13 @@ audit entry, log out; screenshots of the main pages; axe-core on each of them.""
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from test_web_fixtures import PASSPHRASE, PASSWORD, World, build_world
+from test_web_fixtures import PASSPHRASE, PASSWORD, World, build_world, live_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -46,33 +43,14 @@ def _need_browser() -> Any:
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
-    import uvicorn
-
     from athar.web.app import create_app
     from athar.web.state import Settings
 
     world = build_world(tmp_path_factory.mktemp("e2e"))
-    app = create_app(world.vault_dir, PASSPHRASE, Settings())
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(world.vault_dir, PASSPHRASE, Settings())) as base:
+        yield base, world
 
 
 def _axe(page: Any, name: str, problems: list[str]) -> None:

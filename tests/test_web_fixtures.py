@@ -4,7 +4,11 @@ with Arabic records, one account per role, and the app under an in-process clien
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,36 @@ from athar.web.state import Settings
 PASSPHRASE = "كلمة سر طويلة للاختبار — web test passphrase"
 PASSWORD = "كلمة-مرور-طويلة-١٢٣"
 BASE = "https://testserver"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(app: Any, *, lifespan: str = "on", **tls: str) -> Iterator[str]:
+    """The app served by a real uvicorn on a free loopback port, on a thread; yields its
+    base address and stops it afterwards. *tls*: ssl_certfile / ssl_keyfile."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="error", lifespan=lifespan, **tls
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=20)
 
 
 @dataclass

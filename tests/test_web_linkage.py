@@ -20,7 +20,7 @@ from athar.records.service import Records
 from athar.vault.vault import Vault
 from athar.web.app import create_app
 from athar.web.state import Settings
-from test_web_fixtures import BASE, PASSPHRASE, PASSWORD, build_world, csrf_of, login
+from test_web_fixtures import BASE, PASSPHRASE, PASSWORD, build_world, csrf_of, live_server, login
 
 REPORTER = "أم خالد الحلبية"
 CONTACT = "+963 944 123 456"
@@ -390,26 +390,9 @@ def test_trace_ranks_the_right_person_first_and_hides_the_searcher(
 @pytest.fixture(scope="module")
 def server(app: TestClient, linked: Linked) -> Iterator[tuple[str, Linked]]:
     """The same app (and vault, and run) served over loopback HTTP for the browser."""
-    import threading
 
-    import uvicorn
-
-    from test_web_e2e import _free_port
-
-    port = _free_port()
-    config = uvicorn.Config(
-        app.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", linked
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app.app, lifespan="off") as base:
+        yield base, linked
 
 
 def test_review_and_trace_in_chromium(server: tuple[str, Linked]) -> None:

@@ -4,13 +4,15 @@ command runs, so other commands do not pay for loading OpenCV or WeasyPrint."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from athar.cli.context import command_ctx, open_vault, run_guarded
+from athar.cli.context import Ctx, command_ctx, open_vault, run_guarded
 from athar.errors import InputError
+from athar.vault.vault import Vault
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 IncludeOpt = Annotated[
@@ -127,14 +129,10 @@ def confirm_cmd(
     from athar.publish.confirm import confirm
 
     ctx = command_ctx(context, json_out)
-    with open_vault(ctx) as vault:
-        result = run_guarded(ctx, confirm, vault, copy_id)
-    if ctx.json:
-        ctx.emit_json({"ok": True, **result})
-        return
-    ctx.out.print(
-        ctx.t("Confirmed public copy {copy}; it will be on the site.", copy=result["copy"][:16]),
-        highlight=False,
+    _decide(
+        ctx,
+        lambda vault: confirm(vault, copy_id),
+        lambda copy: ctx.t("Confirmed public copy {copy}; it will be on the site.", copy=copy),
     )
 
 
@@ -149,15 +147,23 @@ def reject_cmd(
     from athar.publish.confirm import reject
 
     ctx = command_ctx(context, json_out)
+    _decide(
+        ctx,
+        lambda vault: reject(vault, copy_id, reason),
+        lambda copy: ctx.t("Rejected public copy {copy}; it will never be published.", copy=copy),
+    )
+
+
+def _decide(
+    ctx: Ctx, decision: Callable[[Vault], dict[str, Any]], done: Callable[[str], str]
+) -> None:
+    """Record a confirm/reject decision, then say so (*done* words it for the copy)."""
     with open_vault(ctx) as vault:
-        result = run_guarded(ctx, reject, vault, copy_id, reason)
+        result = run_guarded(ctx, decision, vault)
     if ctx.json:
         ctx.emit_json({"ok": True, **result})
         return
-    ctx.out.print(
-        ctx.t("Rejected public copy {copy}; it will never be published.", copy=result["copy"][:16]),
-        highlight=False,
-    )
+    ctx.out.print(done(result["copy"][:16]), highlight=False)
 
 
 @publish_app.command("review")
