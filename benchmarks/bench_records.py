@@ -1297,7 +1297,9 @@ def latency(values: Sequence[float]) -> dict[str, float]:
 
 
 # -- 1. rebuild -----------------------------------------------------------------------------
-def part_rebuild(events: int, repeats: int, force: bool) -> dict[str, Any]:
+def part_rebuild(
+    events: int, repeats: int, force: bool, keep_ledger: bool = False
+) -> dict[str, Any]:
     base = ROOT / "rebuild"
     base.mkdir(parents=True, exist_ok=True)
     vault = base / "vault"
@@ -1306,6 +1308,15 @@ def part_rebuild(events: int, repeats: int, force: bool) -> dict[str, Any]:
     # when the ledger code (or the generator) changes.
     key = {"events": events, "ledger": ledger_fingerprint(), "generator": GENERATOR_VERSION}
     build = None if force else stamp_ok(stamp, key)
+    if build is None and keep_ledger and not force and stamp.exists():
+        # --keep-ledger: the ledger's bytes do not depend on code that only reads them, so a
+        # ledger of the same size and generator is kept; the doc says which code built it.
+        old: dict[str, Any] = json.loads(stamp.read_text(encoding="utf-8"))
+        same = {k: old.get("key", {}).get(k) for k in ("events", "generator")}
+        if same == {"events": events, "generator": GENERATOR_VERSION}:
+            build = old
+            build["kept_despite_code_change"] = old["key"]["ledger"]
+            build["ledger_code_now"] = key["ledger"]
     if build is None or not vault.exists():
         stamp.unlink(missing_ok=True)
         (base / "rows.pickle").unlink(missing_ok=True)
@@ -2040,6 +2051,12 @@ def render_rebuild(w: Callable[[str], None], rb: dict[str, Any]) -> None:
         f"{b['build_s']:.0f} s ({b['build_events_per_s']:,} events/s, peak RSS "
         f"{mib(b['peak_rss_kib'])} MiB)"
         + (f", **reused** from {b['built_at']}" if b.get("reused") else ", in this run")
+        + (
+            " by earlier vault code (`--keep-ledger`; ledger code fingerprint "
+            f"{b['kept_despite_code_change']}, now {b['ledger_code_now']}; read by this revision)"
+            if b.get("kept_despite_code_change")
+            else ""
+        )
         + f"; vault on disk {rb['vault_bytes'] / 1e9:.2f} GB.\n"
     )
     w(
@@ -2314,6 +2331,11 @@ def main() -> None:
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile one rebuild")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data sets")
+    parser.add_argument(
+        "--keep-ledger",
+        action="store_true",
+        help="keep the built 1M-event ledger even if the vault code changed since",
+    )
     parser.add_argument("--doc", action="store_true", help="write the section into the doc")
     args = parser.parse_args()
     if args.child:
@@ -2342,7 +2364,7 @@ def main() -> None:
     if "import" in parts:
         result["import"] = part_import(rows, args.repeats)
     if "rebuild" in parts:
-        result["rebuild"] = part_rebuild(events, args.repeats, args.rebuild)
+        result["rebuild"] = part_rebuild(events, args.repeats, args.rebuild, args.keep_ledger)
         if args.profile:
             log("profiling one rebuild in process")
             result["rebuild"]["profile"] = profile_rebuild(ROOT / "rebuild" / "vault")

@@ -11,7 +11,18 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from test_web_fixtures import World, app_client, clients, csrf_of, world  # noqa: F401
+from athar.web.app import Settings, create_app
+from test_web_fixtures import (  # noqa: F401
+    BASE,
+    PASSPHRASE,
+    World,
+    app_client,
+    build_world,
+    clients,
+    csrf_of,
+    login,
+    world,
+)
 
 PNG = (
     Path(__file__).resolve().parents[1] / "src" / "athar" / "samples" / "street-after-shelling.png"
@@ -66,7 +77,7 @@ def test_lying_extension_is_refused(
     assert response.status_code == 400
     assert name in response.json()["error"]
     assert _items(client) == before
-    leftovers = list((world.vault_dir / "tmp").glob("*upload*"))
+    leftovers = list((world.vault_dir / "uploads").glob("*"))
     assert leftovers == []
 
 
@@ -168,3 +179,87 @@ def test_photo_upload_and_viewer(clients: dict[str, TestClient]) -> None:
     ).json()
     dup = client.put(f"/api/uploads/{again['id']}?offset=0", content=photo, headers=headers).json()
     assert dup["duplicate"] is True and dup["item"] == done["item"]
+
+
+def test_unfinished_upload_survives_a_server_restart(tmp_path: Path) -> None:
+    """A power cut during an upload: the server comes back, the chunks that arrived whole
+    are still there (a torn last write is cut off), and choosing the same file again after
+    a new login carries on where it stopped. Nothing readable is on disk meanwhile."""
+    restart_world = build_world(tmp_path)
+    name = "تسجيل-من-الحصار.txt"
+    marker = "شهادة عن القصف الليلي، لا تظهر على القرص ".encode()
+    content = marker * 10_000
+    first = 200_000
+    resume = f"{name}|{len(content)}|1700000000000"
+    uploads_dir = restart_world.vault_dir / "uploads"
+
+    def app() -> TestClient:
+        return TestClient(
+            create_app(restart_world.vault_dir, PASSPHRASE, Settings()), base_url=BASE
+        )
+
+    with app() as before:
+        client = login(before, "documenter")
+        headers = _csrf(client)
+        upload = client.post(
+            "/api/uploads",
+            json={"name": name, "size": len(content), "resume_key": resume},
+            headers=headers,
+        ).json()
+        part = client.put(
+            f"/api/uploads/{upload['id']}?offset=0", content=content[:first], headers=headers
+        )
+        assert part.json()["offset"] == first
+    on_disk = _vault_bytes(uploads_dir)
+    assert marker not in on_disk and name.encode() not in on_disk and b"documenter" not in on_disk
+    # the power went while the next chunk was being written: half a record at the end
+    (uploads_dir / f"{upload['id']}.part").open("ab").write(b"\x00\x10\x00\x00torn")
+
+    with app() as after:
+        client = login(after, "documenter")
+        headers = _csrf(client)
+        other = login(TestClient(after.app, base_url=BASE), "admin")
+        elsewhere = other.post(
+            "/api/uploads",
+            json={"name": name, "size": len(content), "resume_key": resume},
+            headers=_csrf(other),
+        ).json()
+        assert elsewhere["id"] != upload["id"] and elsewhere["offset"] == 0  # not another's
+        again = client.post(
+            "/api/uploads",
+            json={"name": name, "size": len(content), "resume_key": resume},
+            headers=headers,
+        ).json()
+        assert (again["id"], again["offset"]) == (upload["id"], first)
+        done = client.put(
+            f"/api/uploads/{again['id']}?offset={first}", content=content[first:], headers=headers
+        ).json()
+        assert done["done"] is True
+        assert client.get(f"/media/{done['item']}/raw").content == content
+    assert not list(uploads_dir.glob(f"{upload['id']}.*"))
+
+
+def test_an_upload_whose_description_was_altered_is_dropped(tmp_path: Path) -> None:
+    restart_world = build_world(tmp_path)
+    uploads_dir = restart_world.vault_dir / "uploads"
+    settings = Settings()
+    with TestClient(
+        create_app(restart_world.vault_dir, PASSPHRASE, settings), base_url=BASE
+    ) as before:
+        client = login(before, "documenter")
+        headers = _csrf(client)
+        upload = client.post(
+            "/api/uploads", json={"name": "ملاحظات.txt", "size": 10_000}, headers=headers
+        ).json()
+        client.put(f"/api/uploads/{upload['id']}?offset=0", content=b"a" * 5_000, headers=headers)
+    meta = uploads_dir / f"{upload['id']}.meta"
+    sealed = bytearray(meta.read_bytes())
+    sealed[-1] ^= 1
+    meta.write_bytes(bytes(sealed))
+    with TestClient(
+        create_app(restart_world.vault_dir, PASSPHRASE, settings), base_url=BASE
+    ) as after:
+        client = login(after, "documenter")
+        gone = client.get(f"/api/uploads/{upload['id']}")
+        assert gone.status_code == 400 and "start again" in gone.json()["error"]
+    assert list(uploads_dir.glob("*")) == []

@@ -1,18 +1,23 @@
-"""Large uploads in chunks, resumable after a dropped connection, never in plaintext on
-disk.
+"""Large uploads in chunks, resumable after a dropped connection or a server restart,
+never in plaintext on disk.
 
 The browser (static/upload.js) announces a file's name and size, then sends it in
 chunks, each at the offset the server says it has reached; after a dropped connection it
-asks for that offset and carries on. Each chunk is sealed (ChaCha20-Poly1305, a key per
-upload held only in memory) into a temp file in the vault's tmp/ folder, which the vault
-already sweeps of leftovers from dead processes. When the last chunk arrives the sealed
-chunks are opened one by one and streamed into the vault's own blob encryption and
-ledger, so the plaintext only ever exists in memory, a chunk at a time. A server restart
-loses unfinished uploads (their key is gone): the file must be sent again.
+asks for that offset and carries on. Each chunk is sealed (ChaCha20-Poly1305, a fresh
+key per upload) and appended to a file in the vault's uploads/ folder. The upload's key,
+owner, name and size sit beside it in a small file sealed under a key derived from the
+vault's master key, so a server that restarts (power cuts are the rule where this is
+used) finds its unfinished uploads again, while a copied disk without the passphrase
+shows only their sizes. A restart may cut the last chunk short: loading keeps the whole
+chunks that still open and the client resends from there. When the last chunk arrives
+the sealed chunks are opened one by one and streamed into the vault's own blob
+encryption and ledger, so the plaintext only ever exists in memory, a chunk at a time.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import mimetypes
 import os
 import secrets
@@ -27,8 +32,8 @@ from typing import BinaryIO, cast
 import filetype
 
 from athar.crypto import aead
-from athar.errors import InputError
-from athar.vault.fsutil import open_private, private_mkdir
+from athar.errors import AtharError, InputError
+from athar.vault.fsutil import atomic_write, open_private, private_mkdir
 from athar.vault.items import Item
 from athar.vault.vault import Vault
 
@@ -51,6 +56,7 @@ class Upload:
     note: str | None
     path: Path
     key: bytes = field(repr=False)
+    resume_key: str = field(default="", repr=False)
     offset: int = 0
     chunks: int = 0
     head: bytes = b""
@@ -96,24 +102,146 @@ def check_content(name: str, head: bytes) -> str:
 class Uploads:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        self.folder = vault.root / "uploads"
+        self._meta_key = vault.keys.subkey("web/uploads")
         self._by_id: dict[str, Upload] = {}
         self._lock = threading.Lock()
+        self._load()
 
-    def start(self, user: str, name: str, size: int, note: str | None = None) -> Upload:
+    def start(
+        self, user: str, name: str, size: int, note: str | None = None, resume_key: str = ""
+    ) -> Upload:
+        """A new upload, or, when *resume_key* (the browser's name|size|modified time of
+        the file) matches an unfinished upload of the same user, that one: after a
+        restart and a new login the user picks the file again and it carries on."""
         name = check_name(name)
         if size <= 0:
             raise InputError("{name} is empty (0 bytes); there is nothing to keep", name=name)
         if size > MAX_SIZE:
             raise InputError("{name} is larger than {limit} GB", name=name, limit=MAX_SIZE >> 30)
         self._sweep()
-        private_mkdir(self.vault.blobs.tmp_dir)
+        resume_key = resume_key[:1024]
+        if resume_key:
+            with self._lock:
+                for known in self._by_id.values():
+                    if (known.user, known.resume_key, known.name, known.size) == (
+                        user,
+                        resume_key,
+                        name,
+                        size,
+                    ):
+                        return known
+        private_mkdir(self.folder)
         upload_id = secrets.token_hex(16)
-        path = self.vault.blobs.tmp_dir / f"{os.getpid()}-upload-{upload_id}"
+        path = self.folder / f"{upload_id}.part"
         os.close(open_private(path))
-        upload = Upload(upload_id, user, name, size, note, path, aead.random_key())
+        upload = Upload(upload_id, user, name, size, note, path, aead.random_key(), resume_key)
+        self._write_meta(upload)
         with self._lock:
             self._by_id[upload_id] = upload
         return upload
+
+    def _meta_path(self, upload_id: str) -> Path:
+        return self.folder / f"{upload_id}.meta"
+
+    def _meta_ad(self, upload_id: str) -> bytes:
+        return f"athar.web.upload-meta/{upload_id}".encode()
+
+    def _write_meta(self, upload: Upload) -> None:
+        meta = {
+            "user": upload.user,
+            "name": upload.name,
+            "size": upload.size,
+            "note": upload.note,
+            "key": base64.b64encode(upload.key).decode(),
+            "resume_key": upload.resume_key,
+        }
+        sealed = aead.seal(
+            self._meta_key, json.dumps(meta).encode(), self._meta_ad(upload.id), cache=False
+        )
+        atomic_write(self._meta_path(upload.id), sealed)
+
+    def _load(self) -> None:
+        """Find the uploads an earlier run left unfinished. One whose description does not
+        open (another vault's, damaged) cannot be finished and is removed."""
+        if not self.folder.is_dir():
+            return
+        for meta_path in sorted(self.folder.glob("*.meta")):
+            upload_id = meta_path.stem
+            part = self.folder / f"{upload_id}.part"
+            try:
+                meta = json.loads(
+                    aead.open_sealed(
+                        self._meta_key,
+                        meta_path.read_bytes(),
+                        self._meta_ad(upload_id),
+                        what="upload",
+                        cache=False,
+                    )
+                )
+                upload = Upload(
+                    upload_id,
+                    str(meta["user"]),
+                    str(meta["name"]),
+                    int(meta["size"]),
+                    meta.get("note"),
+                    part,
+                    base64.b64decode(meta["key"]),
+                    str(meta.get("resume_key", "")),
+                    touched=part.stat().st_mtime,
+                )
+                self._recover(upload)
+            except (AtharError, OSError, ValueError, KeyError, TypeError):
+                meta_path.unlink(missing_ok=True)
+                part.unlink(missing_ok=True)
+                continue
+            self._by_id[upload_id] = upload
+        for part in self.folder.glob("*.part"):  # a start cut short before its description
+            if not self._meta_path(part.stem).exists():
+                part.unlink(missing_ok=True)
+
+    def _recover(self, upload: Upload) -> None:
+        """Count the whole chunks in the part file and cut off a torn or unreadable last
+        one; the sniffed head comes back from the first chunks."""
+        ends: list[tuple[int, int]] = []  # (file position, plaintext offset) after each chunk
+        position = offset = 0
+        with open(upload.path, "rb") as fh:
+            while True:
+                prefix = fh.read(_LEN.size)
+                if len(prefix) < _LEN.size:
+                    break
+                (length,) = _LEN.unpack(prefix)
+                fh.seek(length, os.SEEK_CUR)
+                if length < aead.OVERHEAD or fh.tell() > os.fstat(fh.fileno()).st_size:
+                    break
+                position += _LEN.size + length
+                offset += length - aead.OVERHEAD
+                ends.append((position, offset))
+        while ends:  # the last chunk is the one a power cut can damage: check it opens
+            start = ends[-2][0] if len(ends) > 1 else 0
+            try:
+                self._chunk_at(upload, start, len(ends) - 1)
+                break
+            except AtharError:
+                ends.pop()
+        position, offset = ends[-1] if ends else (0, 0)
+        if os.path.getsize(upload.path) != position:
+            os.truncate(upload.path, position)
+        upload.chunks, upload.offset = len(ends), offset
+        head = b""
+        for index, chunk in enumerate(self.plaintext(upload)):
+            head += chunk[: SNIFF_BYTES - len(head)]
+            if len(head) >= SNIFF_BYTES or index >= upload.chunks - 1:
+                break
+        upload.head = head
+
+    def _chunk_at(self, upload: Upload, position: int, index: int) -> bytes:
+        with open(upload.path, "rb") as fh:
+            fh.seek(position)
+            (length,) = _LEN.unpack(fh.read(_LEN.size))
+            return aead.open_sealed(
+                upload.key, fh.read(length), self._ad(upload, index), what="upload", cache=False
+            )
 
     def get(self, upload_id: str, user: str) -> Upload:
         with self._lock:
@@ -185,6 +313,7 @@ class Uploads:
     def discard(self, upload: Upload) -> None:
         with self._lock:
             self._by_id.pop(upload.id, None)
+        self._meta_path(upload.id).unlink(missing_ok=True)
         upload.path.unlink(missing_ok=True)
 
     def _sweep(self) -> None:
@@ -195,6 +324,12 @@ class Uploads:
             self.discard(upload)
 
     def close(self) -> None:
+        """Forget the uploads in memory; their files stay for the next start."""
+        with self._lock:
+            self._by_id.clear()
+
+    def discard_all(self) -> None:
+        """Remove every unfinished upload (after a wipe: their key is gone anyway)."""
         with self._lock:
             uploads = list(self._by_id.values())
         for upload in uploads:

@@ -76,7 +76,7 @@ async def device_wipe(request: Request) -> Response:
     root = state.vault.root
     setattr(request.app.state, WIPED, True)  # from now on nothing is served
     await state.worker.run(wipe, root)  # the same function as `athar wipe`
-    state.uploads.close()  # half-received uploads: ciphertext under a key now gone
+    state.uploads.discard_all()  # half-received uploads: ciphertext under a key now gone
     for account in state.accounts.all_users():
         state.sessions.drop_user(account.name)
     return _wiped_response(speaker)

@@ -64,7 +64,9 @@ def _status(upload: Upload, **extra: Any) -> dict[str, Any]:
 
 @router.post("/api/uploads")
 async def upload_start(request: Request) -> Response:
-    """Announce a file: {"name", "size", "note"?}; answers its upload id and offset 0."""
+    """Announce a file: {"name", "size", "note"?, "resume_key"?}; answers its upload id and
+    offset: 0, or where an unfinished upload of the same file by the same user stands
+    (resume_key: the client's name|size|modified time, so a restart costs nothing)."""
     body = await request.json()
     principal = authorize(request, "media.upload", None, unsafe=True)
     state = state_of(request)
@@ -76,7 +78,11 @@ async def upload_start(request: Request) -> Response:
         raise InputError("expected a count or a range like 3-5").at("size") from None
     note = body.get("note")
     upload = state.uploads.start(
-        principal.user.name, str(body.get("name", "")), size, str(note) if note else None
+        principal.user.name,
+        str(body.get("name", "")),
+        size,
+        str(note) if note else None,
+        str(body.get("resume_key") or ""),
     )
     return JSONResponse(_status(upload, chunk=MAX_CHUNK))
 

@@ -1,6 +1,8 @@
 // Chunked, resumable upload (see athar/web/uploads.py). Each file is announced, then
 // sent a chunk at a time at the offset the server reports; after a network error the
-// script asks the server where the upload stands and carries on from there.
+// script asks the server where the upload stands and carries on from there. The file's
+// name|size|modified time goes with the announcement, so that after a server restart
+// (and a new login) choosing the same file again resumes where it stopped.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -30,7 +32,8 @@
     var text = row.querySelector("span");
     var start = pending[key]
       ? json("GET", "/api/uploads/" + pending[key])
-      : json("POST", "/api/uploads", { name: file.name, size: file.size, note: form.note.value });
+      : json("POST", "/api/uploads",
+             { name: file.name, size: file.size, note: form.note.value, resume_key: key });
     var failures = 0;
     function step(status) {
       if (status.ok === false) { throw new Error(status.error); }
