@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from athar.linkage import trace
 from athar.records.service import Records
 from athar.vault.vault import Vault
 from athar.web.app import create_app
@@ -382,6 +384,37 @@ def test_trace_ranks_the_right_person_first_and_hides_the_searcher(
     wrong = client.get(f"/trace?report={linked.people[0]}")
     assert wrong.status_code == 400 and "not a missing-person report" in wrong.text
     assert client.get("/api/trace/mis-doesnotexist").status_code == 400
+
+
+def test_other_pages_answer_while_a_trace_ranks(
+    users: dict[str, TestClient], linked: Linked, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace trains a model for seconds; it must not hold the vault's thread, or every
+    page of every user waits for it."""
+    ranking, release = threading.Event(), threading.Event()
+    real_rank = trace.rank
+
+    def slow_rank(*args: Any, **kwargs: Any) -> Any:
+        ranking.set()
+        assert release.wait(30)
+        return real_rank(*args, **kwargs)
+
+    monkeypatch.setattr(trace, "rank", slow_rank)
+    answer: dict[str, Any] = {}
+    tracer = threading.Thread(
+        target=lambda: answer.update(r=users["documenter"].get(f"/api/trace/{linked.report}"))
+    )
+    tracer.start()
+    try:
+        assert ranking.wait(30)
+        started = time.monotonic()
+        page = users["analyst"].get(f"/r/{linked.people[0]}")  # reads the vault
+        assert page.status_code == 200 and time.monotonic() - started < 10
+        assert "r" not in answer  # the trace is still ranking meanwhile
+    finally:
+        release.set()
+        tracer.join(60)
+    assert answer["r"].status_code == 200 and answer["r"].json()["candidates"]
 
 
 # --------------------------------------------------------------------------- Chromium

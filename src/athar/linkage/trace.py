@@ -17,6 +17,7 @@ from athar.errors import InputError
 from athar.i18n import gettext
 from athar.linkage import model
 from athar.linkage.features import feature_table
+from athar.linkage.lists import ListRow
 from athar.linkage.names import N_, PART_LABELS, explain, similarity
 from athar.linkage.vault import person_row, person_rows
 from athar.records.service import Records
@@ -64,9 +65,23 @@ def _level(weight: float) -> str:
     return "close" if weight > 0 else "disagree"
 
 
+@dataclass
+class Sought:
+    """What a trace compares: the person sought (with the report's last-seen date and
+    place) and every other person record. Read from the store first, so the ranking,
+    which trains a model for seconds, need not hold the store."""
+
+    row: ListRow
+    others: list[ListRow]
+
+
 def trace(
     store: Records, report_id: str, lang: str = "en", limit: int = 20, at_least: float = 0.05
 ) -> list[Candidate]:
+    return rank(gather(store, report_id), lang, limit, at_least)
+
+
+def gather(store: Records, report_id: str) -> Sought:
     report = store.get(report_id)
     if report.type != "missing":
         raise InputError("{id} is not a missing-person report", id=report.id)
@@ -83,7 +98,15 @@ def trace(
     sought = person_row(sought_id, sought_data, last_seen)
     if not sought.name:
         raise InputError("the person sought has no name to compare")
-    others = [r for r in person_rows(store) if r.record_id != sought_id]
+    return Sought(sought, [r for r in person_rows(store) if r.record_id != sought_id])
+
+
+def rank(
+    sought_with: Sought, lang: str = "en", limit: int = 20, at_least: float = 0.05
+) -> list[Candidate]:
+    """Candidates for the person sought, most likely first (needs no store)."""
+    sought, others = sought_with.row, sought_with.others
+    sought_id = sought.record_id
     if not others:
         return []
     sought.source, rows = "sought", [sought, *others]

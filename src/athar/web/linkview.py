@@ -15,12 +15,14 @@ name and contact, which must not reach these pages.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from athar.errors import AtharError, InputError
@@ -419,12 +421,26 @@ class TraceResult:
     candidates: list[trace.Candidate]
 
 
-def run_trace(state: State, report_id: str, lang: str, limit: int = 20) -> TraceResult:
-    """`athar trace`'s service (call on the vault thread), with the person sought as the
-    queue shows people (without the report: it holds the searcher's details)."""
-    store = state.records
-    report = store.get(report_id)
-    found = trace.trace(store, report.id, lang, limit)
-    sought = report.data.get("person")
-    card = person_card(store, sought) if isinstance(sought, str) else PersonCard("")
-    return TraceResult(report.id, card, found)
+async def run_trace(state: State, report_id: str, lang: str, limit: int = 20) -> TraceResult:
+    """`athar trace`'s service, with the person sought as the queue shows people (without
+    the report: it holds the searcher's details). The records are read on the vault
+    thread; the ranking (a model trained for seconds) runs on its own thread, one trace
+    at a time, so other pages are not kept waiting."""
+
+    def read() -> tuple[str, trace.Sought, PersonCard]:
+        store = state.records
+        report = store.get(report_id)
+        gathered = trace.gather(store, report.id)
+        return report.id, gathered, person_card(store, gathered.row.record_id)
+
+    report, gathered, card = await state.worker.run(read)
+    found = await run_in_threadpool(_rank, gathered, lang, limit)
+    return TraceResult(report, card, found)
+
+
+_TRACING = threading.Lock()
+
+
+def _rank(gathered: trace.Sought, lang: str, limit: int) -> list[trace.Candidate]:
+    with _TRACING:  # two models trained at once would halve each other's speed
+        return trace.rank(gathered, lang, limit)

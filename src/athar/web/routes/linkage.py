@@ -120,7 +120,7 @@ async def trace_page(request: Request) -> Response:
     error = None
     if report:
         try:
-            result = await state.worker.run(linkview.run_trace, state, report, speaker.lang)
+            result = await linkview.run_trace(state, report, speaker.lang)
         except AtharError as exc:
             error = speaker.error(exc)
     vocab = state.records.vocab
@@ -224,7 +224,7 @@ async def api_trace(request: Request, record_id: str, limit: int = 20) -> dict[s
     state = state_of(request)
     speaker = speaker_for(request, principal)
     limit = max(1, min(limit, 200))
-    result = await state.worker.run(linkview.run_trace, state, record_id, speaker.lang, limit)
+    result = await linkview.run_trace(state, record_id, speaker.lang, limit)
     return {
         "report": result.report,
         "sought": result.sought.id,
