@@ -25,14 +25,14 @@ import stat
 import subprocess
 import tarfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, BinaryIO, cast
 
 import pyrage
 
 from athar.errors import AtharError, InputError, IntegrityError
-from athar.sync.exchange import Importer, ImportReport, Outgoing, blob_plaintext
+from athar.sync.exchange import Importer, ImportReport, Outgoing, blob_key
 from athar.vault.fsutil import raise_if_disk_full
 from athar.vault.vault import Vault
 
@@ -55,24 +55,70 @@ class _ForwardReader:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self._pos = 0
+        self._scratch: memoryview | None = None
 
     def tell(self) -> int:
         return self._pos
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Up to len(buffer) bytes (fewer at the end, or as the pipe has them)."""
+        got = self._stream.readinto(buffer)  # type: ignore[attr-defined]
+        self._pos += got or 0
+        return got or 0
+
     def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self._pos += len(data)
-        return data
+        """*size* bytes unless the stream ends first (a pipe read may return fewer:
+        tarfile takes a short header read for a truncated archive)."""
+        if size < 0:
+            data = self._stream.read()
+            self._pos += len(data)
+            return data
+        buf = bytearray(size)
+        view = memoryview(buf)
+        at = 0
+        while at < size and (got := self.readinto(view[at:])):
+            at += got
+        del view
+        return bytes(buf) if at == size else bytes(buf[:at])
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence == os.SEEK_CUR:
             offset += self._pos
         if whence == os.SEEK_END or offset < self._pos:
             raise ValueError("a bundle is read once, forwards")
+        if self._scratch is None and offset > self._pos:
+            self._scratch = memoryview(bytearray(BUFFER))
         while self._pos < offset:
-            if not self.read(min(offset - self._pos, BUFFER)):
+            assert self._scratch is not None
+            if not self.readinto(self._scratch[: min(offset - self._pos, BUFFER)]):
                 break  # at the end: the next read finds nothing, as in a file
         return self._pos
+
+
+class _Member:
+    """One file's bytes in the tar stream, read straight from the pipe into the
+    caller's buffer (the vault encrypts from there): no copy through tarfile's file
+    object, no buffer allocated per chunk. The tar reader then seeks past the padding."""
+
+    def __init__(self, reader: _ForwardReader, size: int) -> None:
+        self._reader = reader
+        self._left = size
+
+    def readinto(self, buffer: memoryview) -> int:
+        view = memoryview(buffer)[: self._left]
+        if not view:
+            return 0
+        got = self._reader.readinto(view)
+        if not got:  # the stream ended inside a member: as tarfile says, a damaged tar
+            raise EOFError("unexpected end of data")
+        self._left -= got
+        return got
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size < 0 else min(size, self._left)
+        data = self._reader.read(size)
+        self._left -= len(data)
+        return data
 
 
 def _info(name: str, size: int) -> tarfile.TarInfo:
@@ -97,25 +143,38 @@ def _write_tar(
         sink.write(data)
         written += len(data)
 
-    def member(name: str, size: int, chunks: Iterable[bytes]) -> None:
+    def member(name: str, size: int, content: Callable[[Callable[[bytes], None]], None]) -> None:
         put(_info(name, size).tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
         start = written
-        for chunk in chunks:
-            put(chunk)
+        content(put)
         if written - start != size:  # blob_plaintext checks it too; tar must never lie
             raise IntegrityError("{what}: content does not match its recorded SHA-256", what=name)
         put(bytes(-size % tarfile.BLOCKSIZE))
 
     manifest = json.dumps(out.manifest(), ensure_ascii=False).encode()
-    member(MANIFEST, len(manifest), [manifest])
+    member(MANIFEST, len(manifest), lambda write: write(manifest))
     events = b"".join(e + b"\n" for e in out.entries)
-    member(EVENTS, len(events), [events])
+    member(EVENTS, len(events), lambda write: write(events))
     for sha, size in out.blobs:
-        member(BLOBS + sha, size, blob_plaintext(vault, sha, size))
+        member(BLOBS + sha, size, partial(_blob_plaintext, vault, sha))
         if progress is not None:
             progress(size)
     put(bytes(2 * tarfile.BLOCKSIZE))  # the end of the archive, then a whole record
     put(bytes(-written % tarfile.RECORDSIZE))
+
+
+def _blob_plaintext(vault: Vault, sha256: str, write: Callable[[bytes], None]) -> None:
+    """exchange.blob_plaintext, written on as it decrypts (BlobStore.copy_plaintext:
+    the file read ahead on a helper thread, reused buffers). Not hashed again on the
+    way out, for the reason given there."""
+    ref, data_key, _item, what = blob_key(vault, sha256)
+    vault.blobs.copy_plaintext(
+        ref,
+        data_key,
+        what,
+        vault.ledger.inline_blob(ref),
+        cast(Callable[[memoryview], object], write),
+    )
 
 
 # -- the age engine: the Debian `age` program when present, else pyrage ----------------
@@ -277,7 +336,7 @@ def _pump(
             produce(w)
 
     def run_consume() -> None:
-        with open(rfd, "rb", buffering=BUFFER) as r:
+        with open(rfd, "rb", buffering=0) as r:  # read straight into the reader's buffers
             consume(r)
             while r.read(BUFFER):  # let the producer finish even if not all was read
                 pass
@@ -323,12 +382,19 @@ def write(
 
 def _read_tar(importer: Importer, stream: BinaryIO, box: list[ImportReport]) -> None:
     try:
-        reader: Any = _ForwardReader(stream)  # tarfile's _Fileobj protocol, structurally
+        forward = _ForwardReader(stream)
+        reader: Any = forward  # tarfile's _Fileobj protocol, structurally
         tar = tarfile.open(fileobj=reader, mode="r:")  # noqa: SIM115 - read to the end below
         manifest: dict[str, Any] | None = None
         for member in tar:
             if not member.isfile():
                 raise IntegrityError("unexpected entry in the bundle: {name}", name=member.name)
+            if member.name.startswith(BLOBS) and box:
+                sha = member.name[len(BLOBS) :]
+                if importer.wants(sha):
+                    forward.seek(member.offset_data)
+                    importer.stage(sha, cast(BinaryIO, _Member(forward, member.size)), member.size)
+                continue
             fh = tar.extractfile(member)
             assert fh is not None
             if member.name == MANIFEST and manifest is None:
@@ -338,10 +404,6 @@ def _read_tar(importer: Importer, stream: BinaryIO, box: list[ImportReport]) -> 
             elif member.name == EVENTS and manifest is not None and not box:
                 entries = [line for line in fh.read().split(b"\n") if line]
                 box.append(importer.check(manifest, entries))
-            elif member.name.startswith(BLOBS) and box:
-                sha = member.name[len(BLOBS) :]
-                if importer.wants(sha):
-                    importer.stage(sha, cast(BinaryIO, fh), member.size)
             else:
                 raise IntegrityError("unexpected entry in the bundle: {name}", name=member.name)
         # Read to the end so that age authenticates the final chunk (truncation).
@@ -408,7 +470,8 @@ def _decrypt_with_program(
         feeder = _start(feed, errors)
     failure: BaseException | None = None
     try:
-        consume(proc.stdout)  # type: ignore[arg-type]
+        # Unbuffered: the tar reader fills the vault's buffers straight from the pipe.
+        consume(proc.stdout.raw)  # type: ignore[attr-defined]
     except BaseException as exc:
         failure = exc
     proc.stdout.close()  # age, if still writing, stops on a broken pipe

@@ -34,7 +34,7 @@ from athar.vault.blobs import BackgroundSync, LengthMismatch, StagedBlob
 from athar.vault.checkpoint import SignedCheckpoint, open_note
 from athar.vault.events import IMPORTED_KIND, SignedEvent, parse_entry, unwrap
 from athar.vault.fsutil import raise_if_disk_full
-from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, item_from_event
+from athar.vault.items import ITEM_ADDED, ITEM_SHREDDED, Item, item_from_event
 from athar.vault.vault import Vault
 
 MANIFEST_TYPE = "athar.bundle/1"
@@ -102,15 +102,20 @@ def blob_plaintext(vault: Vault, sha256: str, size: int | None = None) -> Iterat
     takes and refuses the whole bundle on a mismatch, is the check that matters
     (docs/bundle-format.md, "Export and import internals"). ``athar verify`` still
     re-hashes every blob."""
+    ref, data_key, item, what = blob_key(vault, sha256)
+    chunks = vault.blobs.read(ref, data_key, what, vault.ledger.inline_blob(ref))
+    return _counted(chunks, item.size if size is None else size, what)
+
+
+def blob_key(vault: Vault, sha256: str) -> tuple[bytes, bytes, Item, str]:
+    """A held blob's reference, its opened data key, its item and how errors name it."""
     ref = vault.blobs.ref(bytes.fromhex(sha256))
     row = vault.ledger.blob_key(ref)
     if row is None:
         raise IntegrityError("blob {sha} is no longer held", sha=sha256[:12])
     item = item_from_event(row[1], unwrap(vault.ledger.event_at(row[1])))
     what = f"item {item.short_id}"
-    data_key = vault.blobs.open_key(ref, row[0], what)
-    chunks = vault.blobs.read(ref, data_key, what, vault.ledger.inline_blob(ref))
-    return _counted(chunks, item.size if size is None else size, what)
+    return ref, vault.blobs.open_key(ref, row[0], what), item, what
 
 
 def _counted(chunks: Iterator[bytes], size: int, what: str) -> Iterator[bytes]:
