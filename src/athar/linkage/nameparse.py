@@ -144,6 +144,10 @@ def _spelling(text: str) -> str:
     return normalise_ar(text).replace(" ", "")
 
 
+def _arabic_letters(spelling: str) -> bool:
+    return any("\u0600" <= c <= "\u06ff" for c in spelling)
+
+
 @cache
 def variant_table() -> _Table:
     """The given-name table indexed three ways. A spelling or key shared by two names
@@ -170,15 +174,19 @@ def canonical_given(name: str) -> str | None:
     """The variant table's id for a given name in any script and spelling, or None.
 
     Exact spellings first (normalised), then the comparison key, so that an unlisted
-    spelling (Mouhammad, محمّد) still finds its name when its key is unambiguous.
-    Spellings or keys shared by two names give None rather than a guess.
+    Latin spelling (Mouhammad) still finds its name when its key is unambiguous.
+    Spellings or keys shared by two names give None rather than a guess. An Arabic
+    spelling is looked up as written only: Arabic spells a name one way up to what
+    normalising folds (محمّد, أحمد/احمد), and the key, which drops inner alifs and ع,
+    would turn a slip into another name (امد → عماد, زهر → زاهر) that the linkage then
+    treats as proof of two people.
     """
     table = variant_table()
     spelling = _spelling(name)
     if not spelling:
         return None
     found = table.by_spelling.get(spelling)
-    if found is None and not _ambiguous_spelling(spelling):
+    if found is None and not _ambiguous_spelling(spelling) and not _arabic_letters(spelling):
         found = table.by_key.get(name_key(name).replace(" ", ""))
     return found
 
@@ -322,7 +330,11 @@ def _group(tokens: list[str], folded: list[str]) -> list[_Unit]:
             units.append(_Unit([tokens[i]], "nasab", lex.nasab[word]))
             i += 1
             continue
-        if following is not None and (is_article(word, following) or word in lex.family_prefixes):
+        if following is not None and (
+            is_article(word, following)
+            or word in lex.family_prefixes
+            or (word.startswith("ال") and word[2:] in lex.kunya)  # الأبو بكر: a family
+        ):
             take = _take_name(folded, i + 1)
             units.append(_Unit(tokens[i : i + 1 + take], "family"))
             i += 1 + take
@@ -346,6 +358,10 @@ def _take_name(folded: list[str], i: int) -> int:
     """How many words from i make one name: عبد + (ال) + X, X + (ال) + الدين."""
     lex = lexicon()
     n = len(folded)
+    if i + 1 < n and (
+        folded[i] in lex.kunya or is_article(folded[i], folded[i + 1])
+    ):  # a family name made of a kunya or with its article: (Al-)Abu Bakr, Bani Al-Marja
+        return 1 + _take_name(folded, i + 1)
     take = 1
     if folded[i] in lex.abd and i + 1 < n:
         take = 2
@@ -387,6 +403,9 @@ class _Roles:
 def _assign(units: list[_Unit]) -> _Roles:
     """Roles by position, the way Syrian lists order names."""
     roles = _Roles()
+    # Capitals first: "ZUBI Abu Muhammed" is kunya + family, "ABU HAMDAN Abdo" is a
+    # family name that starts like a kunya.
+    units = _capitals_last(units, roles.flags)
     # A kunya that is really a given name (أبو بكر, أم كلثوم) is a name.
     for unit in units:
         if unit.kind == "kunya" and canonical_given(unit.text):
@@ -415,18 +434,32 @@ def _assign(units: list[_Unit]) -> _Roles:
     return roles
 
 
-def _family_last(names: list[_Unit], flags: list[str]) -> list[_Unit]:
-    """Put the family name last: HAMWI Mohammad (capitals), الحلبي محمد (article first)."""
+def _capitals_last(units: list[_Unit], flags: list[str]) -> list[_Unit]:
+    """HAMWI Mohammad, YUSUF Jasmin: Latin words in capitals among mixed-case ones are
+    the family name, even one that is also a given name; an abbreviation in capitals
+    (MHD, written without vowels) stays a given name."""
     uppers = [
         u
-        for u in names
+        for u in units
         if all(_is_upper_family(w) for w in u.words)
-        and (not canonical_given(u.text) or fold_word(u.words[0]) in ("al", "el"))
+        and (
+            not canonical_given(u.text)
+            or fold_word(u.words[0]) in ("al", "el")
+            or any(c in "aeiouy" for c in fold_word(u.words[0]))
+        )
     ]
-    if uppers and len(uppers) < len(names) and token_script(uppers[0].words[0]) == "latin":
+    if uppers and len(uppers) < len(units) and token_script(uppers[0].words[0]) == "latin":
         flags.append("capitals")
         family = _Unit([w for u in uppers for w in u.words], "family")
-        return [u for u in names if u not in uppers] + [family]
+        return [u for u in units if u not in uppers] + [family]
+    return units
+
+
+def _family_last(names: list[_Unit], flags: list[str]) -> list[_Unit]:
+    """Put the family name last when it comes first with its article (الحلبي محمد);
+    capitals were moved by `_capitals_last`."""
+    if "capitals" in flags:
+        return names
     if (
         len(names) >= 2
         and _has_article(names[0])
@@ -470,6 +503,7 @@ def _special_words() -> frozenset[str]:
     names) is read by position alone."""
     lex = lexicon()
     found: set[str] = {*lex.honorifics, *lex.kunya, *lex.nasab, *lex.family_prefixes}
+    found |= {"ال" + k for k in lex.kunya}  # الأبو بكر, a family name
     found |= {*lex.abd, *lex.suffixes, *(w for p in lex.trailing for w in p)}
     found |= {
         " ".join(phrase)
@@ -539,7 +573,7 @@ def parse_name(full: str) -> NameParts:
     word with an article is a family name, otherwise a given name.
     """
     text = clean(full)
-    tokens = words(text, keep_punct=True)
+    tokens = _mend_compounds(words(text, keep_punct=True))
     folded = [fold_word(t) for t in tokens]
     units = _plain_units(tokens, folded)
     if units is not None:
@@ -597,6 +631,38 @@ def parse_name(full: str) -> NameParts:
         sex=_sex_hint(roles, title_sex, given),
         flags=tuple(flags),
     )
+
+
+@cache
+def _arabic_abd() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The Arabic compound prefixes without an article (عبد), and their first two letters."""
+    found = tuple(p for p in lexicon().abd if token_script(p) == "ar" and not p.startswith("ال"))
+    return found, tuple({p[:2] for p in found})
+
+
+def _mend_compounds(tokens: list[str]) -> list[str]:
+    """عبدا لوهاب, عب دالمطلب: the space typed one letter off inside عبد ال…, which
+    would read as two names. Put back where it belongs: عبد الوهاب, عبد المطلب."""
+    prefixes, heads = _arabic_abd()
+    if not any(t.startswith(heads) for t in tokens):
+        return tokens
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        if i + 1 < len(tokens) and word.startswith(heads) and fold_word(word) not in prefixes:
+            joined = fold_word(word + tokens[i + 1])
+            prefix = next(
+                (p for p in prefixes if joined.startswith(p + "ال") and len(joined) > len(p) + 3),
+                None,
+            )
+            if prefix is not None and abs(len(fold_word(word)) - len(prefix)) == 1:
+                out += [prefix, joined[len(prefix) :]]
+                i += 2
+                continue
+        out.append(word)
+        i += 1
+    return out
 
 
 def _sex_hint(roles: _Roles, title_sex: Sex | None, given: str | None) -> Sex | None:

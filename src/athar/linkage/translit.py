@@ -158,11 +158,16 @@ def _strip_article_latin(word: str, protected: frozenset[str]) -> str:
     if (
         word.startswith(("al", "el"))
         and len(rest) >= 4
-        and (rest[0] not in "aeiouy" or rest in _latin_given())
+        and (rest[0] not in "aeiouy" or _consonant_y(rest) or rest in _latin_given())
         and word not in protected
     ):
         return rest
     return word
+
+
+def _consonant_y(rest: str) -> bool:
+    """Alyameny, Alyassini: y before a vowel is the consonant ي, not a vowel."""
+    return rest[0] == "y" and rest[1] in "aeiou"
 
 
 @cache
@@ -287,6 +292,15 @@ def latin_key(text: str) -> str:
 
 
 def skeleton(key: str) -> str:
-    """The key's consonants (and its opening vowel): for blocking, where recall matters
-    more than telling Hasan from Hussein."""
-    return " ".join(w[:1] + "".join(c for c in w[1:] if c not in _VOWELS) for w in key.split())
+    """The key's consonants (and its opening vowel), a doubled one written once: for
+    blocking, where recall matters more than telling Hasan from Hussein. Arabic writes a
+    doubled consonant once (shadda), so a letter typed twice (حللبي) is a slip of the
+    keyboard or a Latin habit (Hassan), never a different name."""
+    out = []
+    for w in key.split():
+        kept = w[:1]
+        for c in w[1:]:
+            if c not in _VOWELS and c != kept[-1]:
+                kept += c
+        out.append(kept)
+    return " ".join(out)
