@@ -50,7 +50,7 @@ _SEX = {
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
-@dataclass
+@dataclass(slots=True)  # a million of them are held while a list is linked
 class ListRow:
     record_id: str
     source: str

@@ -9,20 +9,35 @@ how training went.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
 
 from athar.errors import InputError
 from athar.linkage import model
-from athar.linkage.clusters import Clustering, Decision, Traits, cluster
-from athar.linkage.features import feature_table, third_script
+from athar.linkage.clusters import (
+    NONE,
+    Clustering,
+    Decision,
+    Floats,
+    Ints,
+    TraitCodes,
+    Traits,
+    cluster_numbered,
+    string_ranks,
+)
+from athar.linkage.featurepool import feature_frame
+from athar.linkage.features import third_script
 from athar.linkage.lists import ListRow
 from athar.linkage.thresholds import MATCH_AT, REVIEW_FROM, REVIEW_REFUSED
 from athar.vault.progress import Progress
+
+PAIRS_BATCH = 1 << 20  # scored pairs read from DuckDB at a time
 
 
 @dataclass
@@ -72,9 +87,10 @@ def link_records(
     steps = 4
     if progress is not None:
         progress.start(steps)
-    t = time.perf_counter()
-    frame = feature_table(rows)
-    seconds["features"] = time.perf_counter() - t
+    clock = _Clock(seconds)
+    pool: dict[str, float] = {}
+    frame = feature_frame(rows, stats=pool)
+    clock.lap("features", extra_cpu=pool["worker_cpu"])
     other = third_script(rows)
     if other:
         notes.append(
@@ -86,27 +102,26 @@ def link_records(
         )
     _advance(progress)
     training = model.Training()
-    pairs: list[tuple[str, str, float]] = []
+    left, right, prob = _no_pairs()
     parameters: dict[str, Any] = {}
     rules = model.rule_columns(frame)
     comparisons = sum(model.comparisons_of(frame, r) for r in rules)
+    clock.lap("rules")
     if len(rows) > 1:
-        t = time.perf_counter()
         link = model.linker(frame, backend, spark=spark, trained=trained, rules=rules)
         if trained is None:
             empty = frozenset(c for c in frame.columns if frame[c].isna().all())
             training = model.train(link, len(rows), empty=empty)
             if training.degenerate:
                 link = model.linker(frame, backend, spark=spark, rules=rules)
-        seconds["training"] = time.perf_counter() - t
+        clock.lap("training")
         _advance(progress)
-        t = time.perf_counter()
-        scored = model.predict(link, review_from)
-        pairs = [
-            (str(a), str(b), float(p)) for a, b, p in scored.itertuples(index=False, name=None)
-        ]
-        seconds["scoring"] = time.perf_counter() - t
+        left, right, prob = scored_pairs(link, review_from, ids)
         parameters = link.misc.save_model_to_json()
+        # DuckDB keeps its memory (up to its limit) until the connection goes
+        del link
+        gc.collect()
+        clock.lap("scoring")
     else:
         _advance(progress)
     _advance(progress)
@@ -121,35 +136,37 @@ def link_records(
     notes.extend(training.notes)
     # Brothers killed together share every field but the given name; two different
     # known given names (محمد / حسن) are never joined without a reviewer.
-    given = {
-        rid: gid
-        for rid, gid in zip(frame["unique_id"], frame["given_id"], strict=True)
-        if isinstance(gid, str)
+    given = _codes(frame["given_id"], empty_is_none=False)
+    held = (prob >= match_at) & (given[left] >= 0) & (given[right] >= 0)
+    held &= given[left] != given[right]
+    codes = trait_codes(frame, [r.status for r in rows])
+    del frame
+    rank = string_ranks(ids)
+    kept = ~held
+    clustering = cluster_numbered(
+        ids, left[kept], right[kept], prob[kept], match_at, decisions, codes, rank=rank
+    )
+    clock.lap("clustering")
+    number = {rid: i for i, rid in enumerate(ids)}
+    decided = {
+        (min(number[d.left], number[d.right]), max(number[d.left], number[d.right]))
+        for d in decisions
+        if d.left in number and d.right in number
     }
-    held = [
-        (a, b, p)
-        for a, b, p in pairs
-        if p >= match_at and a in given and b in given and given[a] != given[b]
-    ]
-    if held:
-        held_keys = {(a, b) for a, b, _ in held}
-        pairs = [x for x in pairs if (x[0], x[1]) not in held_keys]
-    t = time.perf_counter()
-    statuses = {r.record_id: r.status for r in rows}
-    clustering = cluster(ids, pairs, match_at, decisions, traits(frame, statuses))
-    seconds["clustering"] = time.perf_counter() - t
-    decided = {frozenset((d.left, d.right)) for d in decisions}
+    band = kept & (prob >= review_from) & (prob < match_at)
     review = [
-        ReviewPair(a, b, p)
-        for a, b, p in sorted(pairs, key=lambda x: -x[2])
-        if review_from <= p < match_at and frozenset((a, b)) not in decided
+        ReviewPair(ids[a], ids[b], p)
+        for a, b, p in _strongest_first(left[band], right[band], prob[band], rank, decided)
     ]
     # Strong pairs kept apart go to review too, but only the strongest of those the
     # traits refused: most are namesakes rightly split (two fathers, two birth years).
-    refused = [x for x in clustering.refused if x[2] >= REVIEW_REFUSED]
-    for a, b, p in [*held, *refused]:
-        if frozenset((a, b)) not in decided:
-            review.append(ReviewPair(a, b, p))
+    for a, b, p in _strongest_first(left[held], right[held], prob[held], rank, decided):
+        review.append(ReviewPair(ids[a], ids[b], p))
+    for a_id, b_id, p in clustering.refused:
+        if p >= REVIEW_REFUSED:
+            a, b = number[a_id], number[b_id]
+            if (min(a, b), max(a, b)) not in decided:
+                review.append(ReviewPair(a_id, b_id, p))
     known = set(ids)
     stale = sum(1 for d in decisions if d.left not in known or d.right not in known)
     if stale:
@@ -160,6 +177,7 @@ def link_records(
             )
         )
     _advance(progress)
+    clock.lap("review")
     run = {
         "match_at": match_at,
         "review_from": review_from,
@@ -176,9 +194,112 @@ def link_records(
     return LinkResult(clustering, review, {"run": run, "splink_model": parameters}, notes, seconds)
 
 
-def traits(frame: pd.DataFrame, status: Mapping[str, str]) -> dict[str, Traits]:
+class _Clock:
+    """Wall and CPU seconds of each step (CPU counts DuckDB's threads and, for the
+    features, the worker processes), into *seconds* as `step` and `step_cpu`."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, step: str, extra_cpu: float = 0.0) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.seconds[step] = wall - self.wall
+        self.seconds[f"{step}_cpu"] = cpu - self.cpu + extra_cpu
+        self.wall, self.cpu = wall, cpu
+
+
+def _no_pairs() -> tuple[Ints, Ints, Floats]:
+    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+
+
+def scored_pairs(link: Any, threshold: float, ids: Sequence[str]) -> tuple[Ints, Ints, Floats]:
+    """Pairs scored at or above *threshold* as three arrays: the two records' numbers
+    (places in *ids*) and the probability. On DuckDB the ids are numbered by a join in
+    the database and read in batches: millions of pairs never become Python objects."""
+    from splink import DuckDBAPI
+
+    result = link.inference.predict(threshold_match_probability=threshold)
+    if not isinstance(result.db_api, DuckDBAPI):  # Spark: the pairs come back as a frame
+        frame = result.as_pandas_dataframe()
+        index = pd.Index(ids)
+        return (
+            index.get_indexer(frame["unique_id_l"]).astype(np.int64),
+            index.get_indexer(frame["unique_id_r"]).astype(np.int64),
+            frame["match_probability"].to_numpy(dtype=np.float64),
+        )
+    con = result.db_api.duckdb_con
+    numbers = pd.DataFrame({"unique_id": pd.array(ids, dtype=object), "n": np.arange(len(ids))})
+    con.register("__athar_numbers", numbers)
+    try:
+        reader = con.sql(
+            # the table's name is Splink's own (__splink__df_predict_…), not input
+            f"SELECT l.n AS a, r.n AS b, p.match_probability AS p FROM {result.physical_name} p "  # noqa: S608
+            "JOIN __athar_numbers l ON p.unique_id_l = l.unique_id "
+            "JOIN __athar_numbers r ON p.unique_id_r = r.unique_id"
+        ).to_arrow_reader(PAIRS_BATCH)
+        parts: list[tuple[Ints, Ints, Floats]] = [_no_pairs()]
+        for batch in reader:
+            parts.append(
+                (
+                    batch.column(0).to_numpy().astype(np.int64),
+                    batch.column(1).to_numpy().astype(np.int64),
+                    batch.column(2).to_numpy().astype(np.float64),
+                )
+            )
+    finally:
+        con.unregister("__athar_numbers")
+    result.drop_table_from_database_and_remove_from_cache()
+    return (
+        np.concatenate([a for a, _, _ in parts]),
+        np.concatenate([b for _, b, _ in parts]),
+        np.concatenate([p for _, _, p in parts]),
+    )
+
+
+def _strongest_first(
+    left: Ints, right: Ints, prob: Floats, rank: Ints, decided: set[tuple[int, int]]
+) -> Iterator[tuple[int, int, float]]:
+    """Pairs by falling probability (ties by record id), those reviewers decided left out."""
+    order = np.lexsort((rank[right], rank[left], -prob))
+    for a, b, p in zip(
+        left[order].tolist(), right[order].tolist(), prob[order].tolist(), strict=True
+    ):
+        if not decided or (min(a, b), max(a, b)) not in decided:
+            yield a, b, p
+
+
+def _codes(column: pd.Series, empty_is_none: bool = True) -> Ints:
+    """Integer codes of a column, NONE where it has no value (or, as the clustering's
+    traits read them, an empty text)."""
+    found, uniques = pd.factorize(column, use_na_sentinel=True)
+    codes: Ints = np.asarray(found, dtype=np.int64)
+    if empty_is_none:
+        blank = [i for i, u in enumerate(uniques) if u == ""]
+        if blank:
+            codes[np.isin(codes, blank)] = NONE
+    return codes
+
+
+def trait_codes(frame: pd.DataFrame, statuses: Sequence[str]) -> TraitCodes:
     """Each record's given-name id, sex, year of birth and date of death, which the
     clustering keeps consistent within a cluster (see clusters.py)."""
+    year, day = frame["birth_year"], frame["death_day"]
+    return TraitCodes(
+        given=_codes(frame["given_id"]),
+        father=_codes(frame["father_id"]),
+        mother=_codes(frame["mother_id"]),
+        sex=_codes(frame["sex"]),
+        birth_year=year.fillna(0).to_numpy(dtype=np.int64),
+        has_year=year.notna().to_numpy(dtype=bool),
+        death_day=day.fillna(0).to_numpy(dtype=np.int64),
+        has_day=day.notna().to_numpy(dtype=bool),
+        status=pd.factorize(pd.Series(list(statuses), dtype=object))[0].astype(np.int64),
+    )
+
+
+def traits(frame: pd.DataFrame, status: Mapping[str, str]) -> dict[str, Traits]:
+    """The traits of `trait_codes` as one object per record (for small lists and tests)."""
 
     def value(x: Any) -> Any:
         return None if x is None or x is pd.NA or (isinstance(x, float) and x != x) else x
