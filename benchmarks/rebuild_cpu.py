@@ -12,7 +12,8 @@ from athar.records.service import Records
 from athar.vault.vault import Vault
 from benchcommon import PASSPHRASE, Noise
 
-vault = sys.argv[1] if len(sys.argv) > 1 else "/tmp/athar-bench-records/rebuild/vault"
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+vault = args[0] if args else "/tmp/athar-bench-records/rebuild/vault"
 v = Vault.open(Path(vault), PASSPHRASE)
 rec = Records(v)
 before = rec.counts()

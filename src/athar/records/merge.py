@@ -68,6 +68,19 @@ class LinkState:
     dirty: bool = False
 
 
+# What the records table stores of a record's state (rid, type, created, updated, author,
+# data JSON, compact clocks JSON): enough to merge later events into it (restore).
+Stored = tuple[int, str, str, str, str, str, str]
+
+
+def restore(record_id: str, stored: Stored) -> RecordState:
+    """The state of a stored record, as loading it from the table gives it."""
+    rid, rtype, created, updated, author, data_json, clocks_json = stored
+    data = orjson.loads(data_json)
+    clocks = expand_clocks(data, orjson.loads(clocks_json), created)
+    return RecordState(rid, record_id, rtype, data, clocks, created, updated, author, False)
+
+
 class Malformed(Exception):
     """An event body that cannot be applied (a buggy or hostile peer); it is skipped."""
 
@@ -117,9 +130,18 @@ class Merger:
     """The working set of one batch: states loaded or created, merged, turned into rows."""
 
     def __init__(
-        self, vocab: Vocabularies, next_rid: int, stored_term: TermLookup, pg: bool = False
+        self,
+        vocab: Vocabularies,
+        next_rid: int,
+        stored_term: TermLookup,
+        pg: bool = False,
+        keep: bool = False,
     ) -> None:
         self.vocab = vocab
+        # rows() also lists what it stores of each record (Stored), for a rebuild's
+        # reader, which merges later edits itself instead of reading the store again
+        self.keep = keep
+        self.saved: list[tuple[str, Stored]] = []
         self.next_rid = next_rid
         self.stored_term = stored_term
         self.pg = pg
@@ -242,50 +264,121 @@ class Merger:
     # -- rows ------------------------------------------------------------------------
     def rows(self) -> Rows:
         out = Rows(history=self.history, vocab=list(self.terms.values()))
+        self.saved = []
         people = set(self.former_people)
+        inserts, updates, person_updates = out.inserts, out.updates, out.person_updates
+        rewritten, term_rows, fts = out.rewritten, out.terms, out.fts
+        types, vocab, pg = schema.TYPES, self.vocab, self.pg
         for state in self.states.values():
             if not state.dirty:
                 continue
-            kind = schema.TYPES[state.type]
+            kind = types[state.type]
             data = state.data
             deleted = bool(data.get(schema.DELETED))
-            cols = summary.columns(kind, data)
-            values = (
-                state.id,
-                state.type,
-                deleted,
-                cols["title"],
-                cols["date_start"],
-                cols["date_end"],
-                cols["place"],
-                cols["admin_area"],
-                cols["lat"],
-                cols["lon"],
-                cols["status"],
-                cols["parent"],
-                state.created,
-                state.updated,
-                state.author,
-                dumps(data),
-                dumps(compact_clocks(data, state.clocks, state.created)),
+            title, start, end, place, admin, lat, lon, status, parent = summary.column_values(
+                kind, data
             )
-            if state.is_new:
-                out.inserts.append((state.rid, *values))
-            elif state.type == "person":  # status and dates come from status records
-                out.person_updates.append((*values[:4], *values[6:10], *values[11:], state.rid))
-                out.rewritten.append(state.rid)
+            created, clocks = state.created, state.clocks
+            # every clock lies between created and updated; equal, and one per field
+            # held, nothing is worth storing (most records: never edited)
+            if state.updated == created and len(clocks) == len(data):
+                stored_clocks = "{}"
             else:
-                out.updates.append((*values, state.rid))
-                out.rewritten.append(state.rid)
+                stored_clocks = dumps(compact_clocks(data, clocks, created))
+            rid = state.rid
+            data_json = dumps(data)
+            if self.keep:
+                self.saved.append(
+                    (
+                        state.id,
+                        (
+                            rid,
+                            state.type,
+                            created,
+                            state.updated,
+                            state.author,
+                            data_json,
+                            stored_clocks,
+                        ),
+                    )
+                )
+            if state.is_new:
+                inserts.append(
+                    (
+                        rid,
+                        state.id,
+                        state.type,
+                        deleted,
+                        title,
+                        start,
+                        end,
+                        place,
+                        admin,
+                        lat,
+                        lon,
+                        status,
+                        parent,
+                        created,
+                        state.updated,
+                        state.author,
+                        data_json,
+                        stored_clocks,
+                    )
+                )
+            elif state.type == "person":  # status and dates come from status records
+                person_updates.append(
+                    (
+                        state.id,
+                        state.type,
+                        deleted,
+                        title,
+                        place,
+                        admin,
+                        lat,
+                        lon,
+                        parent,
+                        created,
+                        state.updated,
+                        state.author,
+                        data_json,
+                        stored_clocks,
+                        rid,
+                    )
+                )
+                rewritten.append(rid)
+            else:
+                updates.append(
+                    (
+                        state.id,
+                        state.type,
+                        deleted,
+                        title,
+                        start,
+                        end,
+                        place,
+                        admin,
+                        lat,
+                        lon,
+                        status,
+                        parent,
+                        created,
+                        state.updated,
+                        state.author,
+                        data_json,
+                        stored_clocks,
+                        rid,
+                    )
+                )
+                rewritten.append(rid)
             if state.type == "status":
-                parent = data.get("person")
-                if isinstance(parent, str):
-                    people.add(parent)
+                person = data.get("person")
+                if isinstance(person, str):
+                    people.add(person)
             if deleted:
                 continue
-            out.terms.extend((state.rid, v, t) for v, t in summary.term_rows(kind, data))
-            words = summary.search_terms(kind, state.id, data, self.vocab)
-            out.fts.append((state.rid, words if self.pg else " ".join(words)))
+            pairs, words = summary.index_rows(kind, state.id, data, vocab)
+            term_rows.extend([(rid, v, t) for v, t in pairs])
+            fts.append((rid, words if pg else " ".join(words)))
         out.links = [(k, s) for k, s in self.links.items() if s.dirty]
         out.people = sorted(people)
         return out

@@ -2,10 +2,14 @@
 
 A rebuild is the worst case of the projection: every event of the vault, read, merged
 and written once. One process doing all of it used one core of two; here a reader
-process decrypts and parses the events, merges those that make new records (most of
-them: a record is created once and edited a few times) and prepares their rows, while
-this process writes rows into the new database and merges the edits of records made
-in earlier batches, which need the stored state.
+process decrypts and parses the events, merges every record change and prepares the
+rows, while this process writes them into the new database and merges the links.
+
+The reader keeps what the store holds of every record it made (its data and clocks as
+the same JSON text): an edit of a record from an earlier batch is merged against that,
+exactly as against the stored row, so the writer no longer reads records back, merges
+and derives their rows while the reader waits on it (it was half the writer's work).
+This costs the reader memory: about the size of the records table's JSON.
 
 Only the reader assigns row ids, in ledger order, so the rows are the ones applying the
 events one batch at a time would give (tests compare the two). The reader checks each
@@ -19,20 +23,24 @@ in memory, never on disk.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import marshal
+import queue
+import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from sqlalchemy import Connection
 
 from athar import errors
+from athar.crypto import aead
 from athar.crypto.identity import fingerprint
 from athar.errors import AtharError
 from athar.records import events as ev
@@ -44,12 +52,15 @@ from athar.records.merge import (
     Malformed,
     Merger,
     Rows,
+    Stored,
     body_str,
     event_stamp,
+    restore,
 )
 from athar.records.projection import ApplyStats, Projection
 from athar.records.vocab import Vocabularies
-from athar.vault.ledger import Essentials, EventReader
+from athar.vault.events import entry_payload, essentials_of_payload
+from athar.vault.ledger import Essentials, EventReader, event_ad
 from athar.vault.progress import Progress
 
 READ_BATCH = 5000  # events per message: big enough to amortise, small enough to overlap
@@ -92,10 +103,14 @@ def merge_marked(merger: Merger, marked: list[Marked]) -> tuple[int, int, str]:
 
 
 class Router:
-    """In the reader: merges what makes new records, forwards what edits older ones."""
+    """In the reader: merges every record change (new records and edits of older ones,
+    whose stored state it keeps); forwards links, which the writer merges."""
 
     def __init__(self) -> None:
-        self.types: dict[str, str] = {}  # id -> type of every record made in earlier batches
+        # id -> stored state of every record made in earlier batches: their edits are
+        # merged here too, from the same JSON the store holds (so the same state the
+        # writer would load), instead of the writer reading them back from the store
+        self.stored: dict[str, Stored] = {}
         self.vocab = Vocabularies()
         self.terms: dict[tuple[str, str], dict[str, Any]] = {}
         self.next_rid = 1
@@ -113,6 +128,7 @@ class Router:
         applied = ignored = 0
         clock = ZERO
         pending: dict[str, str] = {}  # types of the records this batch makes, as routed
+        older: list[str] = []  # records of earlier batches that this one edits
         for seq, kind, device_key, body in events:
             if kind not in ev.ALL_KINDS:
                 continue
@@ -131,20 +147,27 @@ class Router:
             )
             if complete and changes is not None:
                 applied += 1
-                clock = max(clock, *(c["clock"] for c in changes), ZERO)
+                for checked in changes:
+                    if checked["clock"] > clock:
+                        clock = checked["clock"]
             else:
                 ignored += 1
+            older.extend(edit["id"] for edit in old)
             if single:
                 if new or old:
-                    (local if new else forwarded).append((change, False))
+                    local.append((change, False))
                 continue
-            if new:
-                local.append(((seq, kind, {"changes": new}, device_key, device), False))
-            if old:
-                forwarded.append(((seq, kind, {"changes": old}, device_key, device), False))
-        merger = Merger(self.vocab, self.next_rid, self.terms.get)
+            if changes is not None and (new or old):  # up to the first bad one, as merged
+                part = {"changes": changes[: len(new) + len(old)]}
+                local.append(((seq, kind, part, device_key, device), False))
+        merger = Merger(self.vocab, self.next_rid, self.terms.get, keep=True)
+        stored = self.stored
+        for record_id in older:
+            if record_id not in merger.states:
+                merger.states[record_id] = restore(record_id, stored[record_id])
         terms_applied, terms_ignored, terms_clock = merge_marked(merger, local)
-        self.types.update((rid, state.type) for rid, state in merger.states.items())
+        rows = merger.rows()
+        stored.update(merger.saved)
         self.terms.update(merger.terms)
         self.next_rid = merger.next_rid
         return Batch(
@@ -154,7 +177,7 @@ class Router:
             ignored=ignored + terms_ignored,
             clock=max(clock, terms_clock),
             next_rid=self.next_rid,
-            rows=merger.rows(),
+            rows=rows,
             forwarded=forwarded,
         )
 
@@ -174,9 +197,9 @@ class Router:
                 return new, old, False
             if rtype not in schema.TYPES or not isinstance(change.get("fields"), dict):
                 return new, old, False
-            known = self.types.get(record_id)
+            known = self.stored.get(record_id)
             if known is not None:
-                if known != rtype:
+                if known[1] != rtype:
                     return new, old, False
                 old.append(change)
                 continue
@@ -273,10 +296,16 @@ def _reader_main() -> None:
     try:
         spec = _receive(sys.stdin.buffer)
         assert isinstance(spec, tuple)
-        db_path, key, batch = spec
         router = Router()
-        for events in EventReader(Path(str(db_path)), bytes(key)).essentials_after(-1, int(batch)):
-            _send(out, encode_batch(router.batch(events)))
+        with _child("decode", spec) as messages:
+            for message in messages:
+                if message[0] != "payloads":
+                    raise _error(message)
+                events = [
+                    (seq, *essentials_of_payload(payload, f"event #{seq}"))
+                    for seq, payload in message[1]
+                ]
+                _send(out, encode_batch(router.batch(events)))
         _send(out, None)
     except AtharError as exc:
         _send(out, ("error", type(exc).__name__, exc.template, _plain(exc.params)))
@@ -285,43 +314,121 @@ def _reader_main() -> None:
     out.flush()
 
 
+_NEXT_EVENTS = "SELECT seq, sealed FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+
+
+def _decoder_main() -> None:
+    """The decoder process (python -m athar.records.rebuild decode), started by the
+    reader: fetches, decrypts and unwraps each entry's payload (the first half of
+    parse_essentials), so that on two cores these steps run beside the reader's
+    merging rather than before it. Sends ("payloads", [(seq, payload), ...]) per
+    batch, then None; the same reading as EventReader.essentials_after."""
+    out = sys.stdout.buffer
+    gc.disable()
+    try:
+        spec = _receive(sys.stdin.buffer)
+        assert isinstance(spec, tuple)
+        db_path, key, batch = str(spec[0]), bytes(spec[1]), int(spec[2])
+        conn = sqlite3.connect(db_path, timeout=120, isolation_level=None)
+        try:
+            last = -1
+            while rows := conn.execute(_NEXT_EVENTS, (last, batch)).fetchall():
+                payloads = []
+                for seq, sealed in rows:
+                    where = f"event #{seq}"
+                    entry = aead.open_sealed(key, sealed, event_ad(seq), what=where)
+                    payloads.append((seq, entry_payload(entry, where)))
+                _send(out, ("payloads", payloads))
+                last = rows[-1][0]
+        finally:
+            conn.close()
+        _send(out, None)
+    except AtharError as exc:
+        _send(out, ("error", type(exc).__name__, exc.template, _plain(exc.params)))
+    except Exception as exc:
+        _send(out, ("crash", type(exc).__name__, str(exc), {}))
+    out.flush()
+
+
 @contextmanager
-def _batches(reader: EventReader, batch: int) -> Iterator[Iterator[Batch]]:
-    """Batches from a reader process: a fresh interpreter running this module, which
-    carries nothing of this process but what it is sent (no open databases, no other
-    keys); the events key goes through its stdin, in memory."""
+def _child(role: str, spec: tuple[Any, ...]) -> Iterator[Iterator[Any]]:
+    """The messages of a child process running this module as *role*: a fresh
+    interpreter that carries nothing of its parent but *spec*, sent on its stdin (in
+    memory, never on disk); None ends them."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "athar.records.rebuild"],
+        [sys.executable, "-m", "athar.records.rebuild", role],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     assert process.stdin is not None and process.stdout is not None
     stdout = process.stdout
+    frames: queue.Queue[bytes | None] = queue.Queue(READ_AHEAD)
+    reading = threading.Thread(target=_read_frames, args=(stdout, frames), daemon=True)
 
-    def messages() -> Iterator[Batch]:
+    def messages() -> Iterator[Any]:
         while True:
-            try:
-                message = _receive(stdout)
-            except EOFError:
+            data = frames.get()
+            if data is None:
                 raise AtharError(
                     "the rebuild's reader process stopped unexpectedly; nothing was replaced"
-                ) from None
+                )
+            # from our own child over an anonymous pipe: as trusted as our own code
+            message = marshal.loads(data)  # noqa: S302
             if message is None:
                 return
-            if message[0] != "batch":
-                raise _error(message)
-            yield decode_batch(message)
+            yield message
 
     try:
-        _send(process.stdin, (str(reader.db_path), reader.event_key, batch))
+        _send(process.stdin, spec)
         process.stdin.close()
+        reading.start()
         yield messages()
     finally:
-        stdout.close()
         if process.poll() is None:
             process.kill()
         process.wait()
+        while reading.is_alive():  # let it see the end of the pipe, however full the queue
+            with contextlib.suppress(queue.Empty):
+                frames.get(timeout=0.05)
+        stdout.close()
+
+
+READ_AHEAD = 4  # messages a child may send before its parent takes the first
+
+
+def _read_frames(stream: IO[bytes], frames: queue.Queue[bytes | None]) -> None:
+    """A thread of the parent: takes the child's messages off the pipe as they come, so
+    the child goes on with its next batch instead of waiting until the parent has done
+    with the previous one (reading the pipe releases the GIL). None: the pipe ended."""
+    try:
+        while True:
+            head = stream.read(_FRAME.size)
+            if len(head) < _FRAME.size:
+                return
+            size = _FRAME.unpack(head)[0]
+            data = stream.read(size)
+            if len(data) < size:
+                return
+            frames.put(data)
+    except (OSError, ValueError):  # the pipe, closed
+        return
+    finally:
+        frames.put(None)
+
+
+@contextmanager
+def _batches(reader: EventReader, batch: int) -> Iterator[Iterator[Batch]]:
+    """Batches from a reader process (which starts a decoder process of its own)."""
+    with _child("read", (str(reader.db_path), reader.event_key, batch)) as messages:
+        yield (
+            decode_batch(message) if message[0] == "batch" else _raise(message)
+            for message in messages
+        )
+
+
+def _raise(message: tuple[str, str, str, dict[str, Any]]) -> NoReturn:
+    raise _error(message)
 
 
 def rebuild_into(
@@ -368,6 +475,6 @@ def _apply_forwarded(
 
 if __name__ == "__main__":
     # run from the module's real name (its module globals, not a second copy as __main__)
-    from athar.records.rebuild import _reader_main as main
+    from athar.records.rebuild import _decoder_main, _reader_main
 
-    main()
+    (_decoder_main if sys.argv[1:] == ["decode"] else _reader_main)()

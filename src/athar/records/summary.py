@@ -13,12 +13,27 @@ from athar.vault.items import SHORT_ID
 _NAME_ORDER = ("given", "father", "grandfather", "family")
 
 
+_NAME_KEYS: dict[str, tuple[str, tuple[str, ...], str]] = {}
+
+
+def _name_keys(script: str) -> tuple[str, tuple[str, ...], str]:
+    keys = _NAME_KEYS.get(script)
+    if keys is None:
+        keys = _NAME_KEYS[script] = (
+            f"{script}.full",
+            tuple(f"{script}.{p}" for p in _NAME_ORDER),
+            f"{script}.kunya",
+        )
+    return keys
+
+
 def person_name(data: dict[str, Any], script: str) -> str:
-    full = data.get(f"{script}.full")
+    full_key, part_keys, kunya_key = _name_keys(script)
+    full = data.get(full_key)
     if full:
         return str(full)
-    parts = [str(data[f"{script}.{p}"]) for p in _NAME_ORDER if data.get(f"{script}.{p}")]
-    kunya = data.get(f"{script}.kunya")
+    parts = [str(data[k]) for k in part_keys if data.get(k)]
+    kunya = data.get(kunya_key)
     if kunya:
         parts.append(f"({kunya})" if parts else str(kunya))
     return " ".join(parts)
@@ -56,21 +71,80 @@ def title(kind: RecordType, data: dict[str, Any]) -> str:
 
 def columns(kind: RecordType, data: dict[str, Any]) -> dict[str, Any]:
     """The filterable summary columns of the records table."""
+    return dict(zip(COLUMNS, column_values(kind, data), strict=True))
+
+
+COLUMNS = (
+    "title",
+    "date_start",
+    "date_end",
+    "place",
+    "admin_area",
+    "lat",
+    "lon",
+    "status",
+    "parent",
+)
+
+
+def column_values(kind: RecordType, data: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of COLUMNS, in that order: what a rebuild writes for every record."""
     date = data.get(kind.date_field) if kind.date_field else None
     coords = data.get(kind.coords_field) if kind.coords_field else None
     places = [str(data[f]) for f in kind.place_fields if data.get(f)]
     admin = data.get(kind.admin_field) if kind.admin_field else None
-    return {
-        "title": title(kind, data),
-        "date_start": date["start"] if date else None,
-        "date_end": date["end"] if date else None,
-        "place": textnorm.fold(" | ".join(places)) if places else None,
-        "admin_area": textnorm.fold(str(admin)) if admin else None,
-        "lat": coords["lat"] if coords else None,
-        "lon": coords["lon"] if coords else None,
-        "status": data.get("status") if kind.name == "status" else None,
-        "parent": data.get(kind.parent_field) if kind.parent_field else None,
-    }
+    return (
+        title(kind, data),
+        date["start"] if date else None,
+        date["end"] if date else None,
+        _fold(" | ".join(places)) if places else None,
+        _fold(str(admin)) if admin else None,
+        coords["lat"] if coords else None,
+        coords["lon"] if coords else None,
+        data.get("status") if kind.name == "status" else None,
+        data.get(kind.parent_field) if kind.parent_field else None,
+    )
+
+
+# Names and places repeat endlessly in casualty lists (a rebuild derives the same few
+# thousand values a million times): their folded forms and words are kept, keyed on the
+# raw text. Emptied when full, so a vault of unique texts costs memory only up to this.
+_CACHE_MAX = 1 << 17
+_SHORT = 64  # longer texts (descriptions, testimonies) are rarely repeated: not cached
+_FOLDED: dict[str, str] = {}
+_TEXT_WORDS: dict[str, tuple[str, ...]] = {}
+_LABEL_WORDS: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _fold(text: str) -> str:
+    folded = _FOLDED.get(text)
+    if folded is None:
+        folded = textnorm.fold(text)
+        if len(text) <= _SHORT:
+            if len(_FOLDED) >= _CACHE_MAX:
+                _FOLDED.clear()
+            _FOLDED[text] = folded
+    return folded
+
+
+def _text_words(text: str) -> tuple[str, ...] | list[str]:
+    words = _TEXT_WORDS.get(text)
+    if words is None:
+        if len(text) > _SHORT:
+            return textnorm.index_terms(text)
+        if len(_TEXT_WORDS) >= _CACHE_MAX:
+            _TEXT_WORDS.clear()
+        words = _TEXT_WORDS[text] = tuple(textnorm.index_terms(text))
+    return words
+
+
+def _label_words(ar: str, en: str) -> tuple[str, ...]:
+    words = _LABEL_WORDS.get((ar, en))
+    if words is None:
+        if len(_LABEL_WORDS) >= _CACHE_MAX:
+            _LABEL_WORDS.clear()
+        words = _LABEL_WORDS[ar, en] = tuple(textnorm.index_terms(f"{ar} {en}"))
+    return words
 
 
 @dataclass(frozen=True)
@@ -82,6 +156,12 @@ class _Indexed:
     terms: dict[str, tuple[str, bool]]  # path -> (vocabulary, holds a list)
     texts: frozenset[str]  # public text fields
     labels: dict[str, tuple[str, bool]]  # public vocabulary fields
+    # all three in one lookup: path -> (vocabulary or None, holds a list, words from it:
+    # _TEXT, _LABEL or neither)
+    actions: dict[str, tuple[str | None, bool, int]]
+
+
+_NO_WORDS, _TEXT, _LABEL = 0, 1, 2
 
 
 _INDEXED: dict[str, _Indexed] = {}
@@ -99,13 +179,16 @@ def _index(kind: RecordType) -> _Indexed:
     terms = {
         f.path: (f.vocabulary, f.kind == schema.TERMS) for f in fields if f.vocabulary is not None
     }
-    return _Indexed(
-        terms=terms,
-        texts=frozenset(
-            f.path for f in fields if f.kind in (schema.TEXT, schema.LONGTEXT) and not f.private
-        ),
-        labels={p: v for p, v in terms.items() if not kind.fields[p].private},
+    texts = frozenset(
+        f.path for f in fields if f.kind in (schema.TEXT, schema.LONGTEXT) and not f.private
     )
+    labels = {p: v for p, v in terms.items() if not kind.fields[p].private}
+    actions: dict[str, tuple[str | None, bool, int]] = {}
+    for path in (*terms, *texts):
+        vocabulary, many = terms.get(path, (None, False))
+        words = _TEXT if path in texts else _LABEL if path in labels else _NO_WORDS
+        actions[path] = (vocabulary, many, words)
+    return _Indexed(terms=terms, texts=texts, labels=labels, actions=actions)
 
 
 def term_rows(kind: RecordType, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -146,3 +229,33 @@ def search_terms(
             if term is not None:
                 words.extend(textnorm.index_terms(f"{term.ar} {term.en}"))
     return list(dict.fromkeys(words))
+
+
+def index_rows(
+    kind: RecordType, record_id: str, data: dict[str, Any], vocab: Vocabularies
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """term_rows and search_terms of one record in one pass over its fields (the same
+    lists, in the same order): a rebuild computes both for every record."""
+    actions = _indexed(kind).actions
+    words = record_id.split("-") if ids.is_record_id(record_id) else textnorm.tokens(record_id)
+    pairs: list[tuple[str, str]] = []
+    cached = _TEXT_WORDS.get
+    for path, value in data.items():
+        action = actions.get(path)
+        if action is None or value is None:
+            continue
+        vocabulary, many, source = action
+        if vocabulary is not None:
+            if many:
+                pairs.extend([(vocabulary, term) for term in value])
+            else:
+                pairs.append((vocabulary, value))
+        if source == _TEXT:
+            text = value if type(value) is str else str(value)
+            words.extend(cached(text) or _text_words(text))
+        elif source == _LABEL:
+            for term_id in value if many else (value,):
+                term = vocab.term(vocabulary, term_id)  # type: ignore[arg-type]
+                if term is not None:
+                    words.extend(_label_words(term.ar, term.en))
+    return list(dict.fromkeys(pairs)), list(dict.fromkeys(words))

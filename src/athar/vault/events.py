@@ -119,26 +119,34 @@ _ENVELOPE_SIG = b'","sig":"'
 _ENVELOPE_TAIL = b'"}]}'
 
 
+_ENVELOPE_QUOTES = 18  # the envelope's own quotes; its values (base64, hex id) have none
+
+
 def _split_canonical_envelope(entry: bytes) -> tuple[str, str] | None:
     """(payload b64, sig b64) if *entry* is exactly the JCS envelope Athar writes.
 
     Every entry Athar signs has this shape; reading it by slicing skips a JSON parse per
-    event in `verify`. Anything else (or anything with an escape) takes the general path.
+    event in `verify` and in a rebuild. With exactly the envelope's own quotes and no
+    backslash, no value can hold a quote or an escape, so the separators found are the
+    envelope's. Anything else takes the general path.
     """
-    if not entry.startswith(_ENVELOPE_HEAD) or not entry.endswith(_ENVELOPE_TAIL):
+    if (
+        not entry.startswith(_ENVELOPE_HEAD)
+        or not entry.endswith(_ENVELOPE_TAIL)
+        or entry.count(b'"') != _ENVELOPE_QUOTES
+        or b"\\" in entry
+    ):
         return None
-    mid = entry.find(_ENVELOPE_MID, len(_ENVELOPE_HEAD))
-    if mid < 0:
+    mid = entry.find(b'"', len(_ENVELOPE_HEAD))
+    if not entry.startswith(_ENVELOPE_MID, mid):
         return None
-    sig_at = entry.find(_ENVELOPE_SIG, mid + len(_ENVELOPE_MID))
-    if sig_at < 0:
+    sig_at = entry.find(b'"', mid + len(_ENVELOPE_MID))
+    if not entry.startswith(_ENVELOPE_SIG, sig_at):
         return None
-    payload = entry[len(_ENVELOPE_HEAD) : mid]
-    keyid = entry[mid + len(_ENVELOPE_MID) : sig_at]
-    sig = entry[sig_at + len(_ENVELOPE_SIG) : -len(_ENVELOPE_TAIL)]
-    if any(b'"' in part or b"\\" in part for part in (payload, keyid, sig)):
-        return None
-    return payload.decode("ascii"), sig.decode("ascii")
+    return (
+        entry[len(_ENVELOPE_HEAD) : mid].decode("ascii"),
+        entry[sig_at + len(_ENVELOPE_SIG) : -len(_ENVELOPE_TAIL)].decode("ascii"),
+    )
 
 
 def _split_envelope(entry: bytes, where: str) -> tuple[str, str]:
@@ -173,8 +181,31 @@ def parse_essentials(entry: bytes, where: str = "event") -> tuple[str, bytes, di
 
     For projections, which read every event and need only these: no signature decoded,
     no leaf hash, no objects built (a rebuild reads a million events)."""
+    return essentials_of_payload(entry_payload(entry, where), where)
+
+
+def entry_payload(entry: bytes, where: str = "event") -> bytes:
+    """The payload of a ledger entry, checked as parse_entry checks it: the first half
+    of parse_essentials, which a rebuild runs in a process of its own."""
     try:
-        _, _, data = _payload(entry, where)
+        if len(entry) > MAX_ENTRY_BYTES:
+            raise IntegrityError("{where} is larger than 1 MiB", where=where)
+        parts = _split_canonical_envelope(entry) or _split_envelope(entry, where)
+        return base64.b64decode(parts[0], validate=True)
+    except IntegrityError:
+        raise
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):  # deep JSON
+        raise IntegrityError("{where} is not a well-formed signed event", where=where) from None
+
+
+def essentials_of_payload(
+    payload: bytes, where: str = "event"
+) -> tuple[str, bytes, dict[str, Any]]:
+    """The second half of parse_essentials: (kind, device, body) of an entry's payload."""
+    try:
+        data = orjson.loads(payload)
+        if not isinstance(data, dict) or data.get("v") != EVENT_VERSION:
+            raise ValueError
         kind = _field(data, "kind", str, where)
         body = _field(data, "body", dict, where)
         if kind == IMPORTED_KIND:  # seen as the origin device made it (athar.sync)
