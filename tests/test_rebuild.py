@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
@@ -205,6 +205,16 @@ def two_sided(folder: Path, events: list[SignedEvent], batch: int) -> tuple[Any,
     moves=st.lists(st.integers(-2, 3), min_size=1, max_size=8),
     cuts=st.lists(st.integers(0, 40), max_size=4),
     batch=st.integers(1, 12),
+)
+@example(  # found by hypothesis: a relabelling in a later batch than the record's edit
+    ops=[
+        ("single", ("incident", 0, "incident", 0, 0, "good")),
+        ("single", ("incident", 0, "incident", 1, 1, "good")),
+        ("term", 0),
+    ],
+    moves=[0],
+    cuts=[],
+    batch=1,
 )
 def test_two_sided_rebuild_equals_applying_batch_by_batch(
     tmp_path_factory: Any, ops: list[Any], moves: list[int], cuts: list[int], batch: int

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, insert, select, text
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text
 from athar.crypto.identity import fingerprint
 from athar.errors import AtharError
 from athar.records import events as ev
-from athar.records import store
+from athar.records import schema, store, summary
 from athar.records.hlc import ZERO
 from athar.records.merge import (
     Change,
@@ -56,7 +56,10 @@ class ApplyStats:
     touched: set[str] = field(default_factory=set)
 
 
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -238,7 +241,7 @@ class Projection:
     def write(self, conn: Connection, rows: Rows) -> None:
         pg = self.pg
         fts = store.FTS_STAGE if self.bulk and not pg else "records_fts"
-        for part in _chunks(rows.rewritten):  # type: ignore[arg-type]
+        for part in _chunks(rows.rewritten):
             conn.execute(delete(terms).where(terms.c.rid.in_(part)))
             if pg:
                 conn.execute(text("DELETE FROM records_fts WHERE rid = ANY(:r)"), {"r": list(part)})
@@ -266,17 +269,60 @@ class Projection:
             rows.history,
         )
         if rows.vocab:
+            relabelled: set[tuple[str, str]] = set()
             for row in rows.vocab:
-                self.vocab.add(Term(row["vocabulary"], row["term"], row["ar"], row["en"], False))
+                key = (row["vocabulary"], row["term"])
+                before = self.vocab.term(*key)
+                self.vocab.add(Term(key[0], key[1], row["ar"], row["en"], False))
+                if before is None or (before.ar, before.en) != (row["ar"], row["en"]):
+                    relabelled.add(key)
                 conn.execute(
                     delete(vocab_terms).where(
-                        vocab_terms.c.vocabulary == row["vocabulary"],
-                        vocab_terms.c.term == row["term"],
+                        vocab_terms.c.vocabulary == key[0], vocab_terms.c.term == key[1]
                     )
                 )
             conn.execute(insert(vocab_terms), rows.vocab)
+            self._index_again(conn, relabelled, fts)
         if rows.people and not self.bulk:
             refresh_people(conn, rows.people)
+
+    def _index_again(self, conn: Connection, keys: set[tuple[str, str]], fts: str) -> None:
+        """Index again the records that use a term whose labels just changed: a record's
+        search words hold its terms' labels, and must be the current ones whichever batch
+        the relabelling fell in (an incremental apply and a rebuild cut the ledger into
+        different batches, and must give the same store)."""
+        rids: set[int] = set()
+        for vocabulary, term in sorted(keys):
+            found = conn.execute(
+                select(terms.c.rid).where(terms.c.vocabulary == vocabulary, terms.c.term == term)
+            )
+            rids.update(int(r.rid) for r in found)
+        if not rids:
+            return
+        cols = records.c
+        docs: list[tuple[int, Any]] = []
+        for part in _chunks(sorted(rids)):
+            for r in conn.execute(
+                select(cols.rid, cols.id, cols.type, cols.data).where(cols.rid.in_(part))
+            ):
+                words = summary.search_terms(
+                    schema.TYPES[r.type], r.id, orjson.loads(r.data), self.vocab
+                )
+                docs.append((int(r.rid), words if self.pg else " ".join(words)))
+        for part in _chunks(sorted(rids)):
+            if self.pg:
+                conn.execute(text("DELETE FROM records_fts WHERE rid = ANY(:r)"), {"r": list(part)})
+            else:
+                rowids = ",".join(str(int(rid)) for rid in part)  # integers only
+                conn.execute(text(f"DELETE FROM {fts} WHERE rowid IN ({rowids})"))  # noqa: S608
+        if self.pg:
+            self._many(
+                conn,
+                "INSERT INTO records_fts (rid, tsv) VALUES (?, array_to_tsvector(?::text[]))",
+                docs,
+            )
+        else:
+            self._many(conn, f"INSERT INTO {fts} (rowid, terms) VALUES (?, ?)", docs)  # noqa: S608
 
     def _write_links(
         self, conn: Connection, dirty: Sequence[tuple[tuple[str, str, str], LinkState]]
