@@ -13,8 +13,8 @@ import pytest
 from athar.publish.confirm import copy_states
 from athar.publish.copy import CopyOptions, public_copy
 from athar.vault.vault import Vault
-from test_web_e2e import ARGS, CHROMIUM, SHOTS, _axe, _need_browser
-from test_web_fixtures import PASSPHRASE, PASSWORD, World, build_world, live_server
+from test_web_e2e import ARGS, CHROMIUM, SHOTS, _axe, _need_browser, log_in
+from test_web_fixtures import PASSPHRASE, World, build_world, live_server
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +45,7 @@ def test_publisher_confirms_in_chromium(server: tuple[str, World, list[str]]) ->
         page = context.new_page()
         page.set_default_timeout(20000)
         page.goto(base + "/publish")
-        page.fill("#name", "publisher")
-        page.fill("#password", PASSWORD)
-        page.click("#login")
-        page.wait_for_url(base + "/publish")
+        log_in(page, base, "publisher", "/publish")
         if page.locator("html").get_attribute("dir") != "rtl":
             page.click("button[name=lang][value=ar]")
             page.wait_for_load_state()

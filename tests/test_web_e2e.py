@@ -53,6 +53,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
         yield base, world
 
 
+def log_in(page: Any, base: str, name: str, landing: str = "/") -> None:
+    """Fill the login form the page shows and wait for *landing*."""
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(base + landing)
+
+
 def _axe(page: Any, name: str, problems: list[str]) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -80,10 +88,7 @@ def test_documenter_journey_in_chromium(server: tuple[str, World], tmp_path: Pat
         assert "/login" in page.url
         page.screenshot(path=str(SHOTS / "login.png"))
         _axe(page, "login", problems)
-        page.fill("#name", "documenter")
-        page.fill("#password", PASSWORD)
-        page.click("#login")
-        page.wait_for_url(base + "/")
+        log_in(page, base, "documenter")
         assert page.locator("html").get_attribute("dir") == "ltr"
 
         page.click("button[name=lang][value=ar]")

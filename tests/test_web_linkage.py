@@ -22,7 +22,7 @@ from athar.records.service import Records
 from athar.vault.vault import Vault
 from athar.web.app import create_app
 from athar.web.state import Settings
-from test_web_fixtures import BASE, PASSPHRASE, PASSWORD, build_world, csrf_of, live_server, login
+from test_web_fixtures import BASE, PASSPHRASE, build_world, csrf_of, live_server, login
 
 REPORTER = "أم خالد الحلبية"
 CONTACT = "+963 944 123 456"
@@ -429,7 +429,7 @@ def server(app: TestClient, linked: Linked) -> Iterator[tuple[str, Linked]]:
 
 
 def test_review_and_trace_in_chromium(server: tuple[str, Linked]) -> None:
-    from test_web_e2e import ARGS, CHROMIUM, SHOTS, _axe, _need_browser
+    from test_web_e2e import ARGS, CHROMIUM, SHOTS, _axe, _need_browser, log_in
 
     sync_playwright = _need_browser()
     base, data = server
@@ -441,10 +441,7 @@ def test_review_and_trace_in_chromium(server: tuple[str, Linked]) -> None:
         page = context.new_page()
         page.set_default_timeout(30000)
         page.goto(base + "/login")
-        page.fill("#name", "analyst")
-        page.fill("#password", PASSWORD)
-        page.click("#login")
-        page.wait_for_url(base + "/")
+        log_in(page, base, "analyst")
         if page.locator("html").get_attribute("lang") != "ar":  # chosen earlier, or now
             page.click("button[name=lang][value=ar]")
             page.wait_for_load_state()

@@ -302,73 +302,35 @@ class Merger:
                         ),
                     )
                 )
+            # in _RECORD_COLUMNS order; an update sets the same columns but rid, found by
+            # rid, and a person's keeps its status and dates (from its status records)
+            row = (
+                rid,
+                state.id,
+                state.type,
+                deleted,
+                title,
+                start,
+                end,
+                place,
+                admin,
+                lat,
+                lon,
+                status,
+                parent,
+                created,
+                state.updated,
+                state.author,
+                data_json,
+                stored_clocks,
+            )
             if state.is_new:
-                inserts.append(
-                    (
-                        rid,
-                        state.id,
-                        state.type,
-                        deleted,
-                        title,
-                        start,
-                        end,
-                        place,
-                        admin,
-                        lat,
-                        lon,
-                        status,
-                        parent,
-                        created,
-                        state.updated,
-                        state.author,
-                        data_json,
-                        stored_clocks,
-                    )
-                )
-            elif state.type == "person":  # status and dates come from status records
-                person_updates.append(
-                    (
-                        state.id,
-                        state.type,
-                        deleted,
-                        title,
-                        place,
-                        admin,
-                        lat,
-                        lon,
-                        parent,
-                        created,
-                        state.updated,
-                        state.author,
-                        data_json,
-                        stored_clocks,
-                        rid,
-                    )
-                )
+                inserts.append(row)
+            elif state.type == "person":
+                person_updates.append((*row[1:5], *row[7:11], *row[12:], rid))
                 rewritten.append(rid)
             else:
-                updates.append(
-                    (
-                        state.id,
-                        state.type,
-                        deleted,
-                        title,
-                        start,
-                        end,
-                        place,
-                        admin,
-                        lat,
-                        lon,
-                        status,
-                        parent,
-                        created,
-                        state.updated,
-                        state.author,
-                        data_json,
-                        stored_clocks,
-                        rid,
-                    )
-                )
+                updates.append((*row[1:], rid))
                 rewritten.append(rid)
             if state.type == "status":
                 person = data.get("person")

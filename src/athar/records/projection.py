@@ -243,25 +243,14 @@ class Projection:
         fts = store.FTS_STAGE if self.bulk and not pg else "records_fts"
         for part in _chunks(rows.rewritten):
             conn.execute(delete(terms).where(terms.c.rid.in_(part)))
-            if pg:
-                conn.execute(text("DELETE FROM records_fts WHERE rid = ANY(:r)"), {"r": list(part)})
-            else:
-                rowids = ",".join(str(int(rid)) for rid in part)  # integers only
-                conn.execute(text(f"DELETE FROM {fts} WHERE rowid IN ({rowids})"))  # noqa: S608
+        self._drop_documents(conn, rows.rewritten, fts)
         marks = ", ".join("?" * 18)
         many = self._many
         many(conn, f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({marks})", rows.inserts)  # noqa: S608
         many(conn, f"UPDATE records SET {_UPDATE_COLUMNS} WHERE rid = ?", rows.updates)  # noqa: S608
         many(conn, f"UPDATE records SET {_UPDATE_PERSON} WHERE rid = ?", rows.person_updates)  # noqa: S608
         many(conn, "INSERT INTO terms (rid, vocabulary, term) VALUES (?, ?, ?)", rows.terms)
-        if pg:
-            many(
-                conn,
-                "INSERT INTO records_fts (rid, tsv) VALUES (?, array_to_tsvector(?::text[]))",
-                rows.fts,
-            )
-        else:
-            many(conn, f"INSERT INTO {fts} (rowid, terms) VALUES (?, ?)", rows.fts)  # noqa: S608
+        self._add_documents(conn, rows.fts, fts)
         self._write_links(conn, rows.links)
         many(
             conn,
@@ -309,12 +298,20 @@ class Projection:
                     schema.TYPES[r.type], r.id, orjson.loads(r.data), self.vocab
                 )
                 docs.append((int(r.rid), words if self.pg else " ".join(words)))
-        for part in _chunks(sorted(rids)):
+        self._drop_documents(conn, sorted(rids), fts)
+        self._add_documents(conn, docs, fts)
+
+    def _drop_documents(self, conn: Connection, rids: Sequence[int], fts: str) -> None:
+        """Remove the search documents of *rids* (from *fts*, the index or a bulk load's
+        staging table on SQLite)."""
+        for part in _chunks(rids):
             if self.pg:
                 conn.execute(text("DELETE FROM records_fts WHERE rid = ANY(:r)"), {"r": list(part)})
             else:
                 rowids = ",".join(str(int(rid)) for rid in part)  # integers only
                 conn.execute(text(f"DELETE FROM {fts} WHERE rowid IN ({rowids})"))  # noqa: S608
+
+    def _add_documents(self, conn: Connection, docs: Sequence[tuple[int, Any]], fts: str) -> None:
         if self.pg:
             self._many(
                 conn,
