@@ -27,9 +27,9 @@ from test_web_fixtures import (  # noqa: F401
 PNG = (
     Path(__file__).resolve().parents[1] / "src" / "athar" / "samples" / "street-after-shelling.png"
 ).read_bytes()
-# The large-upload size. 2 GB works (ATHAR_WEB_BIG_UPLOAD_MB=2048) but writes 4 GB and
-# takes about a minute on a shared 2-core machine; the default keeps the suite fast while
-# still crossing the vault's inline limit and many chunks.
+# The large-upload size. CI (.ci/run) sends 2 GiB (ATHAR_WEB_BIG_UPLOAD_MB=2048: writes
+# 4 GiB, about a minute on a shared 2-core machine); a developer's default keeps the suite
+# fast while still crossing the vault's inline limit and many chunks.
 BIG_MB = int(os.environ.get("ATHAR_WEB_BIG_UPLOAD_MB", "48"))
 
 
