@@ -289,6 +289,47 @@ def test_tampered_chunk_is_refused_and_nothing_committed(world: World) -> None:
     assert not list((_server_dir(world) / "tmp").glob("*sync*"))
 
 
+def test_a_replay_after_the_server_restarts_is_refused(world: World) -> None:
+    """The accepted nonces outlive the server process (a power cut, a restart): a captured
+    request replayed to a new server within its time window is refused too."""
+    from athar.sync.nonces import FILE
+    from athar.sync.server import SignedRequest, SyncServer, Unauthenticated
+
+    srv = world.srv
+    with Vault.open(world.client_dir, PASS) as c:
+        link = Link(c.keys.identity, srv.url, Options())
+        params = {"origin": c.ledger.origin}
+    req = link.request("GET", "/api/sync/state", params=params)
+    assert link.http.send(req).status_code == 200
+    link.close()
+    captured = SignedRequest(req.method, str(req.url), req.headers)
+    book = _server_dir(world) / FILE
+    on_disk = book.read_bytes()
+    nonce = req.headers["signature-input"].split('nonce="')[1].split('"')[0]
+    assert nonce.encode() not in on_disk and link.key_id.encode() not in on_disk
+
+    def restarted(v: Vault) -> None:  # a new server object reads the book from disk
+        SyncServer(v).verify(captured, req.content)
+
+    with pytest.raises(Unauthenticated, match="replayed"):
+        srv.call(restarted)
+    # a fresh request from the same device is still accepted by the restarted server
+    fresh = link.request("GET", "/api/sync/state", params=params)
+    assert srv.call(
+        lambda v: SyncServer(v).verify(
+            SignedRequest(fresh.method, str(fresh.url), fresh.headers), fresh.content
+        )
+    )
+    # a book that does not open (tampered) stops sync with an integrity error, unchanged
+    book.write_bytes(on_disk[:-1] + bytes([on_disk[-1] ^ 1]))
+    try:
+        with pytest.raises(IntegrityError, match="nonce book"):
+            srv.call(lambda v: SyncServer(v))
+        assert book.read_bytes()[:-1] == on_disk[:-1]
+    finally:
+        book.unlink()
+
+
 def test_revoked_and_unknown_devices_are_refused(world: World, tmp_path: Path) -> None:
     srv = world.srv
     with Vault.open(world.client_dir, PASS) as c:

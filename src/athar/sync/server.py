@@ -8,7 +8,8 @@ imported by ``bundle.read`` once its bytes are complete and their SHA-256 matche
 Requests are signed by the device's Ed25519 key as RFC 9421 HTTP Message Signatures
 (method, authority, path, query and the RFC 9530 Content-Digest of the body, with
 ``created`` and a ``nonce``); a signature older than MAX_AGE, from the future, or whose
-nonce was seen already is refused, and so is a device the server's vault does not know
+nonce was seen already (by this process or, through athar.sync.nonces, by an earlier one)
+is refused, and so is a device the server's vault does not know
 or has revoked. The staging files hold only age ciphertext, under names that say
 nothing, in the vault's tmp/ (swept of dead processes' leftovers); relayed bundles wait in
 ``sync-mailbox/`` and are addressed to keys the server does not hold.
@@ -40,6 +41,7 @@ from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from athar.crypto.identity import fingerprint
 from athar.errors import AtharError, InputError, IntegrityError
 from athar.sync import membership, service
+from athar.sync.nonces import NonceBook
 from athar.vault.events import unwrap
 from athar.vault.fsutil import open_private, private_mkdir
 from athar.vault.vault import Vault
@@ -145,7 +147,9 @@ class SyncServer:
         self._verifier = _Verifier(
             signature_algorithm=algorithms.ED25519, key_resolver=_DeviceKeys()
         )
-        self._nonces: dict[str, float] = {}
+        self._nonces = NonceBook(
+            vault.root, vault.keys.subkey("sync/nonces"), vault.keys.subkey("sync/nonce-tags")
+        )
         self._transfers: dict[str, Transfer] = {}
         self._lock = threading.Lock()
         self._members: tuple[int, membership.Membership] | None = None
@@ -170,12 +174,8 @@ class SyncServer:
             )
         key = _device_key(str(params.get("keyid")))
         with self._lock:
-            for old in [n for n, t in self._nonces.items() if t < now - MAX_AGE - MAX_SKEW]:
-                del self._nonces[old]
-            tag = base64.b64encode(key).decode() + " " + nonce
-            if tag in self._nonces:
+            if not self._nonces.accept(key, nonce, float(created), now - MAX_AGE - MAX_SKEW):
                 raise Unauthenticated("a replayed request was refused")
-            self._nonces[tag] = float(created)
         return key
 
     # -- membership (vault thread) ---------------------------------------------------
