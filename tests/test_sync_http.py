@@ -289,6 +289,16 @@ def test_tampered_chunk_is_refused_and_nothing_committed(world: World) -> None:
     assert not list((_server_dir(world) / "tmp").glob("*sync*"))
 
 
+def _accepted_state_request(world: World) -> tuple[Link, dict[str, str], httpx.Request]:
+    """The client's link, its state query, and a signed request the server accepted."""
+    with Vault.open(world.client_dir, PASS) as c:
+        link = Link(c.keys.identity, world.srv.url, Options())
+        params = {"origin": c.ledger.origin}
+    req = link.request("GET", "/api/sync/state", params=params)
+    assert link.http.send(req).status_code == 200
+    return link, params, req
+
+
 def test_a_replay_after_the_server_restarts_is_refused(world: World) -> None:
     """The accepted nonces outlive the server process (a power cut, a restart): a captured
     request replayed to a new server within its time window is refused too."""
@@ -296,11 +306,7 @@ def test_a_replay_after_the_server_restarts_is_refused(world: World) -> None:
     from athar.sync.server import SignedRequest, SyncServer, Unauthenticated
 
     srv = world.srv
-    with Vault.open(world.client_dir, PASS) as c:
-        link = Link(c.keys.identity, srv.url, Options())
-        params = {"origin": c.ledger.origin}
-    req = link.request("GET", "/api/sync/state", params=params)
-    assert link.http.send(req).status_code == 200
+    link, params, req = _accepted_state_request(world)
     link.close()
     captured = SignedRequest(req.method, str(req.url), req.headers)
     book = _server_dir(world) / FILE
@@ -347,11 +353,7 @@ def test_revoked_and_unknown_devices_are_refused(world: World, tmp_path: Path) -
 
 def test_stale_and_replayed_signatures_are_refused(world: World) -> None:
     srv = world.srv
-    with Vault.open(world.client_dir, PASS) as c:
-        link = Link(c.keys.identity, srv.url, Options())
-        params = {"origin": c.ledger.origin}
-    req = link.request("GET", "/api/sync/state", params=params)
-    assert link.http.send(req).status_code == 200
+    link, params, req = _accepted_state_request(world)
     again = link.http.send(req)  # the very same signed request, replayed
     assert again.status_code == 401
     assert again.json()["template"] == "a replayed request was refused"
