@@ -238,3 +238,63 @@ def test_demo_command(tmp_path: Path) -> None:
     )
     assert refused.returncode != 0 and (foreign / "precious.txt").exists()
     assert PASSPHRASE  # the demo uses its own labelled passphrase, not the tests'
+
+
+def test_command_table_matches_what_each_module_registers() -> None:
+    """The console script imports only the module that owns the named command: the table
+    it reads must say exactly what each module adds, and no name may have two owners."""
+    import importlib
+
+    import typer
+
+    from athar.cli import commands, core
+
+    core_names = {"init", "add", "ls", "show", "verify", "wipe", "check-proof"}
+    assert core_names <= commands.names_of(core.app)
+    seen: set[str] = set()
+    for module, names in commands.COMMAND_MODULES.items():
+        fresh = typer.Typer()
+        importlib.import_module(f"athar.cli.{module}").register(fresh)
+        assert commands.names_of(fresh) == set(names), module
+        assert not seen & set(names), module
+        assert not core_names & set(names), module
+        seen |= set(names)
+
+
+def test_command_name_skips_the_global_options() -> None:
+    from athar.cli.commands import COMMAND_MODULES, command_name, modules_for
+
+    assert command_name(["--vault", "/tmp/خزنة", "--lang", "ar", "bundle", "export"]) == "bundle"
+    assert command_name(["-V", "x", "--store", "postgresql://h/db", "search", "محمد"]) == "search"
+    assert command_name(["--help"]) is None
+    assert modules_for(["--lang", "ar", "inspect", "صورة.jpg"]) == ["verify_cmds"]
+    assert modules_for(["no-such-command"]) == list(COMMAND_MODULES)
+    assert modules_for(None) == modules_for(["--help"]) == list(COMMAND_MODULES)
+
+
+def test_a_bundle_command_does_not_import_the_heavy_libraries(tmp_path: Path) -> None:
+    """`athar bundle …` and `athar device id` start without SQLAlchemy, NumPy, PyAV or
+    pandas (about a CPU second on this machine; twice per bundle sent)."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['athar', '--lang', 'ar', 'bundle', '--help']\n"
+        "from athar.cli import commands\n"
+        "try:\n"
+        "    commands.run()\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "heavy = [m for m in ('sqlalchemy', 'numpy', 'av', 'pandas', 'PIL') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "export" in out and "import" in out  # the group's own help
+    assert out.strip().endswith("HEAVY []"), out
+    # and the full help still lists every group
+    full = subprocess.run(
+        [sys.executable, "-m", "athar", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert full.returncode == 0
+    for name in ("bundle", "link", "publish", "serve", "inspect", "estimate", "demo"):
+        assert name in full.stdout, name

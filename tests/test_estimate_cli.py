@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from athar.cli import core as cli_core
 from athar.cli import estimate_cmds
-from athar.cli import main as cli_main
 
 DATA = Path(__file__).parent / "data" / "estimate"
 STRATA = DATA / "syria_strata.csv"
@@ -33,9 +33,9 @@ MODEL_KEYS = {
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
     """The real root callback (language, --vault) with only this command on it, so the
-    tests do not depend on main.py registering it."""
+    tests do not depend on the command table registering it."""
     app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
-    app.callback()(cli_main.main)
+    app.callback()(cli_core.main)
     estimate_cmds.register(app)
 
     @app.command("version")

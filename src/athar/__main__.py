@@ -1,4 +1,4 @@
-from athar.cli.main import run
+from athar.cli.commands import run
 
 # Guarded: worker processes (spawned by the audit) import this module again.
 if __name__ == "__main__":
