@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,23 @@ def test_copy_plaintext_refuses_damage(store: BlobStore, damage: str, message: s
         _copied(store, ref, key)
     with pytest.raises(IntegrityError, match=message), open(path, "rb") as fh:
         b"".join(decrypt_stream(fh, key))  # the reference makes the same refusal
+
+
+def test_whole_bundle_path_does_not_load_the_erasure_coder(tmp_path: Path) -> None:
+    """zfec is loaded only to cut a bundle into parts or rebuild one from them: the
+    export and import of a whole bundle start without it (each is its own process, so
+    every module loaded before the transfer is part of its fixed cost)."""
+    code = "import sys, athar.sync.service, athar.sync.bundle; print('zfec' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    # ...and cutting parts still loads it and works (a real split, in a fresh process).
+    (tmp_path / "b").write_bytes(ARABIC * 500)
+    code = (
+        "import sys, pathlib; from athar.sync import parts\n"
+        "d = pathlib.Path(sys.argv[1])\n"
+        "print(len(parts.split(d / 'b', d, 8192, 0.5)), 'zfec' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["9", "True"]  # 42,500 B: 6 data parts, 3 of parity

@@ -27,8 +27,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import zfec
-
 from athar.errors import InputError, IntegrityError
 from athar.vault.fsutil import open_private
 
@@ -79,6 +77,8 @@ def split(
     cipher: Path, out_dir: Path, part_size: int, redundancy: float, stem: str = "athar"
 ) -> list[Path]:
     """Cut *cipher* into parts in *out_dir*; return their paths in order."""
+    import zfec  # here, not at the top: a whole bundle's export and import never need it
+
     if part_size < 1024:
         raise InputError("--part-size must be at least 1 KiB")
     if not 0 <= redundancy <= 4:
@@ -253,6 +253,8 @@ class PartSet:
 
     def assemble(self, out: Path) -> None:
         """Rebuild the ciphertext into *out* from any k parts of each group."""
+        import zfec  # as in split()
+
         shape = self.shape()
         assert shape is not None
         first = self.any
