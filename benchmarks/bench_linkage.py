@@ -115,6 +115,7 @@ def scale(
         run = json.loads(params.read_text(encoding="utf-8"))["run"]
         result["blocking_rules"] = len(run.get("blocking_rules", []))
         result["comparisons_at_most"] = run.get("comparisons_at_most")
+        result["comparisons"] = run.get("comparisons")
         result["accuracy"] = evaluate_files(out, truth_file).to_json()
     return result
 

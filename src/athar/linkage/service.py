@@ -104,8 +104,10 @@ def link_records(
     training = model.Training()
     left, right, prob = _no_pairs()
     parameters: dict[str, Any] = {}
-    rules = model.rule_columns(frame)
-    comparisons = sum(model.comparisons_of(frame, r) for r in rules)
+    counter = model.BlockCounter(frame)
+    rules = model.rule_columns(frame, counter=counter)
+    scored: int | None = None  # distinct pairs scored, when known (DuckDB)
+    comparisons = sum(counter.count(r) for r in rules)
     clock.lap("rules")
     if len(rows) > 1:
         link = model.linker(frame, backend, spark=spark, trained=trained, rules=rules)
@@ -114,12 +116,23 @@ def link_records(
             training = model.train(link, len(rows), empty=empty)
             if training.degenerate:
                 link = model.linker(frame, backend, spark=spark, rules=rules)
+        parameters = link.misc.save_model_to_json()
         clock.lap("training")
         _advance(progress)
-        left, right, prob = scored_pairs(link, review_from, ids)
-        parameters = link.misc.save_model_to_json()
+        if backend == "duckdb":
+            # the trained model scores records numbered in id order, on pairs found by
+            # model.register_pairs (the pairs Splink's blocking would give, cheaper)
+            del link
+            gc.collect()
+            numbered, order = model.numbered(frame)
+            link = model.linker(numbered, backend, trained=parameters, rules=rules)
+            scored = model.register_pairs(link, numbered, rules, counter)
+            del numbered
+            left, right, prob = scored_pairs(link, review_from, ids, order)
+        else:
+            left, right, prob = scored_pairs(link, review_from, ids)
         # DuckDB keeps its memory (up to its limit) until the connection goes
-        del link
+        del link, counter
         gc.collect()
         clock.lap("scoring")
     else:
@@ -186,6 +199,7 @@ def link_records(
         "blocking_rules": [list(r) for r in rules],
         # pairs the rules generate, a pair found by several rules counted once per rule
         "comparisons_at_most": comparisons,
+        "comparisons": scored,  # the distinct pairs scored (DuckDB)
         "trained": training.trained,
         "em_sessions": training.sessions,
         "converged": training.converged if training.sessions else None,
@@ -213,13 +227,27 @@ def _no_pairs() -> tuple[Ints, Ints, Floats]:
     return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
 
 
-def scored_pairs(link: Any, threshold: float, ids: Sequence[str]) -> tuple[Ints, Ints, Floats]:
+def scored_pairs(
+    link: Any, threshold: float, ids: Sequence[str], order: Ints | None = None
+) -> tuple[Ints, Ints, Floats]:
     """Pairs scored at or above *threshold* as three arrays: the two records' numbers
-    (places in *ids*) and the probability. On DuckDB the ids are numbered by a join in
-    the database and read in batches: millions of pairs never become Python objects."""
+    (places in *ids*) and the probability, read in batches: millions of pairs never
+    become Python objects. *order* (from `model.numbered`) when the linker's records
+    are already numbered: `order[n]` is the place of record n; otherwise, on DuckDB,
+    the ids are numbered by a join in the database."""
     from splink import DuckDBAPI
 
     result = link.inference.predict(threshold_match_probability=threshold)
+    if order is not None:
+        con = result.db_api.duckdb_con
+        reader = con.sql(
+            # the table's name is Splink's own (__splink__df_predict_…), not input
+            f"SELECT unique_id_l, unique_id_r, match_probability FROM {result.physical_name}"  # noqa: S608
+        ).to_arrow_reader(PAIRS_BATCH)
+        numbered = _read_pairs(reader)
+        result.drop_table_from_database_and_remove_from_cache()
+        model.drop_pairs(link)
+        return order[numbered[0]], order[numbered[1]], numbered[2]
     if not isinstance(result.db_api, DuckDBAPI):  # Spark: the pairs come back as a frame
         frame = result.as_pandas_dataframe()
         index = pd.Index(ids)
@@ -238,18 +266,24 @@ def scored_pairs(link: Any, threshold: float, ids: Sequence[str]) -> tuple[Ints,
             "JOIN __athar_numbers l ON p.unique_id_l = l.unique_id "
             "JOIN __athar_numbers r ON p.unique_id_r = r.unique_id"
         ).to_arrow_reader(PAIRS_BATCH)
-        parts: list[tuple[Ints, Ints, Floats]] = [_no_pairs()]
-        for batch in reader:
-            parts.append(
-                (
-                    batch.column(0).to_numpy().astype(np.int64),
-                    batch.column(1).to_numpy().astype(np.int64),
-                    batch.column(2).to_numpy().astype(np.float64),
-                )
-            )
+        pairs = _read_pairs(reader)
     finally:
         con.unregister("__athar_numbers")
     result.drop_table_from_database_and_remove_from_cache()
+    return pairs
+
+
+def _read_pairs(reader: Any) -> tuple[Ints, Ints, Floats]:
+    """Three columns (two record numbers, a probability) of an Arrow reader as arrays."""
+    parts: list[tuple[Ints, Ints, Floats]] = [_no_pairs()]
+    for batch in reader:
+        parts.append(
+            (
+                batch.column(0).to_numpy().astype(np.int64),
+                batch.column(1).to_numpy().astype(np.int64),
+                batch.column(2).to_numpy().astype(np.float64),
+            )
+        )
     return (
         np.concatenate([a for a, _, _ in parts]),
         np.concatenate([b for _, b, _ in parts]),
