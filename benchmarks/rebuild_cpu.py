@@ -1,4 +1,12 @@
-"""One full rebuild of the cached 1M vault: wall, own CPU, reader CPU, other CPU."""
+"""One full rebuild of the cached 1M vault: wall, own CPU, reader CPU, other CPU.
+
+    python benchmarks/rebuild_cpu.py [VAULT] [--prof] [--hash]
+
+--prof profiles the writer (this process); --hash adds SHA-256 digests of the rebuilt
+store's content (every row of each table, the schema, the search index's documents as
+(term, row id) pairs, and FTS5's own tables byte for byte), to compare two versions of
+the code on the same vault.
+"""
 
 import json
 import resource
@@ -11,6 +19,57 @@ from pathlib import Path
 from athar.records.service import Records
 from athar.vault.vault import Vault
 from benchcommon import PASSPHRASE, Noise
+
+# table -> the columns that order its rows (its primary key)
+_TABLES = {
+    "records": "rid",
+    "terms": "rid, vocabulary, term",
+    "links": "src, rel, dst",
+    "history": "seq, record",
+    "vocab_terms": "vocabulary, term",
+    "meta": "key",
+    "sqlite_master": "type, name",
+    # the search index: every (term, document) pair, then FTS5's own tables as stored
+    "temp.fts_pairs": "term, doc",
+    "records_fts_docsize": "id",
+    "records_fts_data": "id",
+    "records_fts_idx": "segid, term",
+    "records_fts_config": "k",
+}
+
+
+def content_digests(engine):
+    """SHA-256 of each table's rows in key order (the schema: name and SQL of every
+    object), and one over all of them but FTS5's raw pages (content_sha256)."""
+    import hashlib
+
+    out = {}
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.execute(
+            "CREATE VIRTUAL TABLE temp.fts_pairs USING fts5vocab(main, records_fts, instance)"
+        )
+        whole = hashlib.sha256()
+        for table, order in _TABLES.items():
+            cols = (
+                "name, sql"
+                if table == "sqlite_master"
+                else "term, doc"
+                if table.endswith("pairs")
+                else "*"
+            )
+            where = " WHERE name NOT LIKE 'sqlite_autoindex%'" if table == "sqlite_master" else ""
+            digest, n = hashlib.sha256(), 0
+            for row in raw.execute(f"SELECT {cols} FROM {table}{where} ORDER BY {order}"):
+                digest.update(repr(row).encode())
+                n += 1
+            out[f"sha256_{table}"] = f"{digest.hexdigest()[:16]} ({n} rows)"
+            if not table.startswith("records_fts_") or table == "records_fts_docsize":
+                whole.update(digest.digest())
+        raw.execute("DROP TABLE temp.fts_pairs")
+    out["content_sha256"] = whole.hexdigest()
+    return out
+
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 vault = args[0] if args else "/tmp/athar-bench-records/rebuild/vault"
@@ -36,6 +95,7 @@ wall = time.perf_counter() - t
 r1 = resource.getrusage(resource.RUSAGE_SELF)
 c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
 after = rec.counts()
+digests = content_digests(rec.engine) if "--hash" in sys.argv else {}
 print(
     json.dumps(
         {
@@ -49,6 +109,7 @@ print(
             "ignored": stats.ignored,
             "equal": before == after,
             "counts": after,
+            **digests,
         }
     )
 )
