@@ -19,6 +19,8 @@ from athar.linkage.clusters import (
     YEAR_SPREAD,
     Decision,
     Traits,
+    _span,
+    _union,
     cluster,
     cluster_id,
     cluster_numbered,
@@ -28,6 +30,8 @@ from athar.linkage.lists import ListRow, read_lists
 from athar.linkage.thresholds import REVIEW_REFUSED
 
 # ------------------------------------------------- the former implementation, verbatim
+# (its interval helpers _union and _span are unchanged in athar.linkage.clusters and
+# imported from there)
 
 
 class _Group:
@@ -62,17 +66,6 @@ class _Group:
         for status, (low, high) in o.days.items():
             old = self.days.get(status, (low, high))
             self.days[status] = (min(old[0], low), max(old[1], high))
-
-
-def _union(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
-    if a is None or b is None:
-        return a or b
-    return min(a[0], b[0]), max(a[1], b[1])
-
-
-def _span(a: tuple[int, int] | None, b: tuple[int, int] | None) -> int:
-    both = _union(a, b)
-    return 0 if both is None else both[1] - both[0]
 
 
 class _Sets:

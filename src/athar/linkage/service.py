@@ -231,24 +231,12 @@ def scored_pairs(
     link: Any, threshold: float, ids: Sequence[str], order: Ints | None = None
 ) -> tuple[Ints, Ints, Floats]:
     """Pairs scored at or above *threshold* as three arrays: the two records' numbers
-    (places in *ids*) and the probability, read in batches: millions of pairs never
-    become Python objects. *order* (from `model.numbered`) when the linker's records
-    are already numbered: `order[n]` is the place of record n; otherwise, on DuckDB,
-    the ids are numbered by a join in the database."""
-    from splink import DuckDBAPI
-
+    (places in *ids*) and the probability. On DuckDB the linker's records are numbered
+    (`model.numbered`; *order*[n] is the place of record n) and the pairs are read in
+    batches: millions of pairs never become Python objects. On Spark (*order* None) the
+    pairs come back as a frame."""
     result = link.inference.predict(threshold_match_probability=threshold)
-    if order is not None:
-        con = result.db_api.duckdb_con
-        reader = con.sql(
-            # the table's name is Splink's own (__splink__df_predict_…), not input
-            f"SELECT unique_id_l, unique_id_r, match_probability FROM {result.physical_name}"  # noqa: S608
-        ).to_arrow_reader(PAIRS_BATCH)
-        numbered = _read_pairs(reader)
-        result.drop_table_from_database_and_remove_from_cache()
-        model.drop_pairs(link)
-        return order[numbered[0]], order[numbered[1]], numbered[2]
-    if not isinstance(result.db_api, DuckDBAPI):  # Spark: the pairs come back as a frame
+    if order is None:
         frame = result.as_pandas_dataframe()
         index = pd.Index(ids)
         return (
@@ -257,20 +245,14 @@ def scored_pairs(
             frame["match_probability"].to_numpy(dtype=np.float64),
         )
     con = result.db_api.duckdb_con
-    numbers = pd.DataFrame({"unique_id": pd.array(ids, dtype=object), "n": np.arange(len(ids))})
-    con.register("__athar_numbers", numbers)
-    try:
-        reader = con.sql(
-            # the table's name is Splink's own (__splink__df_predict_…), not input
-            f"SELECT l.n AS a, r.n AS b, p.match_probability AS p FROM {result.physical_name} p "  # noqa: S608
-            "JOIN __athar_numbers l ON p.unique_id_l = l.unique_id "
-            "JOIN __athar_numbers r ON p.unique_id_r = r.unique_id"
-        ).to_arrow_reader(PAIRS_BATCH)
-        pairs = _read_pairs(reader)
-    finally:
-        con.unregister("__athar_numbers")
+    reader = con.sql(
+        # the table's name is Splink's own (__splink__df_predict_…), not input
+        f"SELECT unique_id_l, unique_id_r, match_probability FROM {result.physical_name}"  # noqa: S608
+    ).to_arrow_reader(PAIRS_BATCH)
+    numbered = _read_pairs(reader)
     result.drop_table_from_database_and_remove_from_cache()
-    return pairs
+    model.drop_pairs(link)
+    return order[numbered[0]], order[numbered[1]], numbered[2]
 
 
 def _read_pairs(reader: Any) -> tuple[Ints, Ints, Floats]:
