@@ -395,3 +395,24 @@ def test_store_from_schema_0001_is_migrated_keeping_its_history(
         assert again.history(person) == before
         assert [h["kind"] for h in before] == ["record.created", "record.updated"]
         assert again.get(person).data["age"] == 40
+
+
+def test_the_store_binds_none_and_bool_through_its_own_adapters() -> None:
+    """The embedded store registers adapters for None and bool (the driver's fallback
+    probe costs ~2 µs per value); what they bind must be what SQLite would get anyway."""
+    import sqlcipher3
+
+    from athar.records import store
+
+    assert sqlcipher3.adapters[(type(None), sqlcipher3.PrepareProtocol)] is store._null
+    assert sqlcipher3.adapters[(bool, sqlcipher3.PrepareProtocol)] is int
+    conn = sqlcipher3.connect(":memory:")
+    conn.execute("CREATE TABLE t (n, flag, name)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [(None, True, "مُحَمَّد"), (None, False, None)])
+    assert conn.execute("SELECT typeof(n), typeof(flag), flag, name FROM t").fetchall() == [
+        ("null", "integer", 1, "مُحَمَّد"),
+        ("null", "integer", 0, None),
+    ]
+    assert conn.execute(
+        "SELECT count(*) FROM t WHERE n IS NULL AND flag = ?", (True,)
+    ).fetchone() == (1,)
