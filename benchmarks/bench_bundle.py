@@ -36,9 +36,13 @@ The athar children cache compiled modules (in the work folder, not the source tr
 any installed copy does, unless ``--no-bytecode-cache`` (this VM sets
 PYTHONDONTWRITEBYTECODE, which makes every process recompile every module).
 
+``--old-code DIR`` (a folder holding an older copy of the ``athar`` package, e.g. made with
+``cp -r src/athar DIR/`` before a change) adds that code's export and import to every
+round as the engine ``old``: before and after side by side, in the same conditions.
+
     python benchmarks/bench_bundle.py [--sizes 256,1024] [--files 8] [--rounds 3]
         [--engines program,pyrage] [--workdir DIR] [--settle 1] [--quiet-wait 5]
-        [--seed 0] [--no-bytecode-cache] [--skip-parts] [--doc]
+        [--seed 0] [--no-bytecode-cache] [--skip-parts] [--old-code DIR] [--doc]
 
 Progress goes to stderr, one JSON document to stdout (markdown with --doc).
 """
@@ -83,6 +87,7 @@ from benchcommon import (
 MIB = 1 << 20
 PART_SIZE = 2_000_000
 REDUNDANCY = 0.2
+OLD = "old"  # the engine name of --old-code's steps
 QUIET_WAIT = 5.0  # the shared VM is rarely quiet; the noise is recorded instead
 
 
@@ -235,13 +240,18 @@ def check_room(workdir: Path, need: int) -> None:
         )
 
 
-def child_env(base: Path, bytecode: bool, engine: str | None = None) -> dict[str, str]:
+def child_env(
+    base: Path, bytecode: bool, engine: str | None = None, code: Path | None = None
+) -> dict[str, str]:
     """The environment of the athar children. With *bytecode*, compiled modules are
     cached (in *base*/pycache, never in the source tree) as on any installed copy; a VM
-    with PYTHONDONTWRITEBYTECODE set recompiles every module in every process."""
+    with PYTHONDONTWRITEBYTECODE set recompiles every module in every process. With
+    *code*, the `athar` package is imported from that folder (an older copy)."""
     env = dict(os.environ)
     if engine is not None:
         env["ATHAR_AGE_ENGINE"] = "pyrage" if engine == "pyrage" else ""
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH")) if p)
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
@@ -285,6 +295,7 @@ def measure(
     seed: int = 0,
     bytecode: bool = True,
     with_parts: bool = True,
+    old_code: Path | None = None,
 ) -> dict[str, Any]:
     """Prepare once, then *repeat* rounds; in each round every step runs once, in an
     order shuffled per round (so no side always runs first, after the other's
@@ -292,7 +303,12 @@ def measure(
     input made before the rounds (the imports a reference bundle, the baseline's
     decryption a reference .age file), so steps do not depend on each other's output.
     Before each step: its untimed set-up, an untimed sync, *settle* seconds of sleep
-    and up to *quiet_wait* seconds waiting for other jobs to calm down."""
+    and up to *quiet_wait* seconds waiting for other jobs to calm down. With *old_code*
+    (a folder holding an older `athar` package), its export and import run in the same
+    rounds as the engine `old` (with the `age` program): before and after, compared
+    inside each round."""
+    if old_code is not None:
+        engines = [*engines, OLD]
     total = size_mib * MIB
     rng = random.Random(seed)
     log(f"{size_mib} MiB in {count} files under {base} ({storage_of(base)}): writing data")
@@ -328,11 +344,15 @@ def measure(
         run_measured([athar_bin(), "device", "id", "--json"], env=cli)
     os.sync()
 
+    def env_of(engine: str) -> dict[str, str]:
+        return child_env(base, bytecode, engine, old_code if engine == OLD else None)
+
+    if old_code is not None:  # compile the old copy's modules once, outside the rounds
+        run_measured([*me, "unlock", str(field), str(out), str(work)], env=env_of(OLD))
+
     def athar_export(engine: str) -> dict[str, Any]:
         fresh(out)
-        r = _step(
-            [*me, "export", str(field), str(out), str(work)], child_env(base, bytecode, engine)
-        )
+        r = _step([*me, "export", str(field), str(out), str(work)], env_of(engine))
         r["data_seconds"] = float(work.read_text())
         (made,) = list(out.iterdir())
         r["bytes"] = made.stat().st_size
@@ -342,10 +362,7 @@ def measure(
     def athar_import(engine: str) -> dict[str, Any]:
         shutil.rmtree(office, ignore_errors=True)
         shutil.copytree(office0, office)
-        r = _step(
-            [*me, "import", str(office), str(ref_bundle), str(work)],
-            child_env(base, bytecode, engine),
-        )
+        r = _step([*me, "import", str(office), str(ref_bundle), str(work)], env_of(engine))
         r["data_seconds"] = float(work.read_text())
         shutil.rmtree(office)
         return r
@@ -564,6 +581,7 @@ ENGINE_NAMES = {
     "program": "`age` program",
     "pyrage": "pyrage",
     "cli": "`athar bundle` commands (`age` program)",
+    OLD: "`age` program, the code of `--old-code`",
 }
 
 
@@ -762,8 +780,17 @@ def main() -> None:
     parser.add_argument(
         "--skip-parts", action="store_true", help="leave out the wire overhead of parts"
     )
+    parser.add_argument(
+        "--old-code",
+        type=Path,
+        help="a folder holding an older copy of the `athar` package (e.g. `cp -r src/athar "
+        "/tmp/old/` before a change): its export and import join the same rounds as the "
+        "engine `old`, so before and after are compared inside each round",
+    )
     parser.add_argument("--doc", action="store_true")
     args = parser.parse_args()
+    if args.old_code is not None and not (args.old_code / "athar" / "__init__.py").is_file():
+        sys.exit(f"benchmark: {args.old_code} holds no athar package")
     engines = [e for e in args.engines.split(",") if e]
     require_tools("age", "tar", "bash", "sync")
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -789,6 +816,7 @@ def main() -> None:
                     seed=args.seed + size,
                     bytecode=not args.no_bytecode_cache,
                     with_parts=not args.skip_parts,
+                    old_code=args.old_code.resolve() if args.old_code is not None else None,
                 )
             )
     finally:

@@ -45,7 +45,7 @@ def expand_clocks(data: dict[str, Any], stored: dict[str, str], created: str) ->
     return {**{p: created for p in data}, **stored}
 
 
-@dataclass
+@dataclass(slots=True)
 class RecordState:
     rid: int
     id: str
@@ -59,7 +59,7 @@ class RecordState:
     dirty: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class LinkState:
     present: bool
     attrs: dict[str, Any]

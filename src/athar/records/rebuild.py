@@ -301,10 +301,7 @@ def _reader_main() -> None:
             for message in messages:
                 if message[0] != "payloads":
                     raise _error(message)
-                events = [
-                    (seq, *essentials_of_payload(payload, f"event #{seq}"))
-                    for seq, payload in message[1]
-                ]
+                events = _essentials(message[1])
                 _send(out, encode_batch(router.batch(events)))
         _send(out, None)
     except AtharError as exc:
@@ -312,6 +309,14 @@ def _reader_main() -> None:
     except Exception as exc:  # reported, not lost: the writer raises it as a rebuild error
         _send(out, ("crash", type(exc).__name__, str(exc), {}))
     out.flush()
+
+
+def _essentials(payloads: list[tuple[int, bytes]]) -> list[Essentials]:
+    """(seq, kind, device key, body) of each payload; an error names its event."""
+    try:
+        return [(seq, *essentials_of_payload(payload)) for seq, payload in payloads]
+    except AtharError:  # again, one by one, to name the event (not formatted for each)
+        return [(seq, *essentials_of_payload(p, f"event #{seq}")) for seq, p in payloads]
 
 
 _NEXT_EVENTS = "SELECT seq, sealed FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
@@ -335,9 +340,13 @@ def _decoder_main() -> None:
             while rows := conn.execute(_NEXT_EVENTS, (last, batch)).fetchall():
                 payloads = []
                 for seq, sealed in rows:
-                    where = f"event #{seq}"
-                    entry = aead.open_sealed(key, sealed, event_ad(seq), what=where)
-                    payloads.append((seq, entry_payload(entry, where)))
+                    try:
+                        entry = aead.open_sealed(key, sealed, event_ad(seq), what="event")
+                        payloads.append((seq, entry_payload(entry)))
+                    except AtharError:  # again, to name the event (not formatted for each)
+                        where = f"event #{seq}"
+                        entry = aead.open_sealed(key, sealed, event_ad(seq), what=where)
+                        payloads.append((seq, entry_payload(entry, where)))
                 _send(out, ("payloads", payloads))
                 last = rows[-1][0]
         finally:
