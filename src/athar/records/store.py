@@ -45,7 +45,7 @@ def _null(value: None) -> None:
 
 # The driver binds None and bool (not exactly int) by looking for an adapter, finding
 # none, and then probing the value for a __conform__ method: an exception raised and
-# cleared each time, ~2 µs, six times in an average records row (15 of the 60 CPU s a
+# cleared each time, ~2 µs, six times in an average records row (8 of the 55 CPU s a
 # million-event rebuild spent writing). An adapter found at once binds the same NULL or
 # integer (tests/test_records.py checks both).
 sqlcipher3.register_adapter(type(None), _null)
