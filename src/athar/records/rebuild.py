@@ -32,10 +32,10 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 from sqlalchemy import Connection
 
@@ -64,6 +64,7 @@ from athar.vault.ledger import Essentials, EventReader, event_ad
 from athar.vault.progress import Progress
 
 READ_BATCH = 5000  # events per message: big enough to amortise, small enough to overlap
+T = TypeVar("T")
 
 
 Marked = tuple[Change, bool]  # a change, and whether its outcome counts as one event
@@ -301,7 +302,10 @@ def _reader_main() -> None:
             for message in messages:
                 if message[0] != "payloads":
                     raise _error(message)
-                events = _essentials(message[1])
+                events = _naming_failures(
+                    lambda seq, payload, where: (seq, *essentials_of_payload(payload, where)),
+                    message[1],
+                )
                 _send(out, encode_batch(router.batch(events)))
         _send(out, None)
     except AtharError as exc:
@@ -311,12 +315,15 @@ def _reader_main() -> None:
     out.flush()
 
 
-def _essentials(payloads: list[tuple[int, bytes]]) -> list[Essentials]:
-    """(seq, kind, device key, body) of each payload; an error names its event."""
+def _naming_failures(
+    step: Callable[[int, Any, str], T], items: Sequence[tuple[int, Any]]
+) -> list[T]:
+    """*step*(seq, item, where) for each (seq, item); *where* names the event only when
+    one fails, run again for its message, so no name is formatted for a million others."""
     try:
-        return [(seq, *essentials_of_payload(payload)) for seq, payload in payloads]
-    except AtharError:  # again, one by one, to name the event (not formatted for each)
-        return [(seq, *essentials_of_payload(p, f"event #{seq}")) for seq, p in payloads]
+        return [step(seq, item, "event") for seq, item in items]
+    except AtharError:
+        return [step(seq, item, f"event #{seq}") for seq, item in items]
 
 
 _NEXT_EVENTS = "SELECT seq, sealed FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
@@ -338,15 +345,15 @@ def _decoder_main() -> None:
         try:
             last = -1
             while rows := conn.execute(_NEXT_EVENTS, (last, batch)).fetchall():
-                payloads = []
-                for seq, sealed in rows:
-                    try:
-                        entry = aead.open_sealed(key, sealed, event_ad(seq), what="event")
-                        payloads.append((seq, entry_payload(entry)))
-                    except AtharError:  # again, to name the event (not formatted for each)
-                        where = f"event #{seq}"
-                        entry = aead.open_sealed(key, sealed, event_ad(seq), what=where)
-                        payloads.append((seq, entry_payload(entry, where)))
+                payloads = _naming_failures(
+                    lambda seq, sealed, where: (
+                        seq,
+                        entry_payload(
+                            aead.open_sealed(key, sealed, event_ad(seq), what=where), where
+                        ),
+                    ),
+                    rows,
+                )
                 _send(out, ("payloads", payloads))
                 last = rows[-1][0]
         finally:
