@@ -165,16 +165,21 @@ def _split_envelope(entry: bytes, where: str) -> tuple[str, str]:
     return _field(envelope, "payload", str, where), _field(sigs[0], "sig", str, where)
 
 
-def _payload(entry: bytes, where: str) -> tuple[bytes, str | bytes, dict[str, Any]]:
-    """(payload, signature b64, payload object) of an entry; ValueError if malformed."""
+def _payload_and_signature(entry: bytes, where: str) -> tuple[bytes, str | bytes]:
+    """(payload, signature b64) of an entry; ValueError if malformed."""
     if len(entry) > MAX_ENTRY_BYTES:
         raise IntegrityError("{where} is larger than 1 MiB", where=where)
     parts = _split_canonical_envelope(entry) or _split_envelope(entry, where)
-    payload = _b64(parts[0])
+    return _b64(parts[0]), parts[1]
+
+
+def _payload(entry: bytes, where: str) -> tuple[bytes, str | bytes, dict[str, Any]]:
+    """(payload, signature b64, payload object) of an entry; ValueError if malformed."""
+    payload, signature = _payload_and_signature(entry, where)
     data = orjson.loads(payload)
     if not isinstance(data, dict) or data.get("v") != EVENT_VERSION:
         raise ValueError
-    return payload, parts[1], data
+    return payload, signature, data
 
 
 @lru_cache(maxsize=1024)
@@ -194,10 +199,7 @@ def entry_payload(entry: bytes, where: str = "event") -> bytes:
     """The payload of a ledger entry, checked as parse_entry checks it: the first half
     of parse_essentials, which a rebuild runs in a process of its own."""
     try:
-        if len(entry) > MAX_ENTRY_BYTES:
-            raise IntegrityError("{where} is larger than 1 MiB", where=where)
-        parts = _split_canonical_envelope(entry) or _split_envelope(entry, where)
-        return _b64(parts[0])
+        return _payload_and_signature(entry, where)[0]
     except IntegrityError:
         raise
     except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):  # deep JSON
