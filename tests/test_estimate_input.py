@@ -10,7 +10,7 @@ import pytest
 
 from athar.errors import InputError
 from athar.estimate import estimate, parse_clusters, parse_histories
-from athar.estimate.histories import CaptureHistories
+from athar.estimate.histories import MAX_LISTS, CaptureHistories
 from athar.estimate.refusals import check
 from athar.estimate.report import (
     ASSUMPTIONS_COMMON,
@@ -190,6 +190,23 @@ def test_too_many_models_for_a_search() -> None:
     for code in range(1, 64):
         rows.append(",".join([*format(code, "06b"), "3"]))
     refused("\n".join(rows) + "\n", "too many to fit")
+
+
+def test_more_lists_than_can_be_estimated_together_are_refused() -> None:
+    """Histories or clusters over MAX_LISTS lists are read; one list more is refused,
+    whichever file format brings it."""
+
+    def histories(n: int) -> str:
+        lists = [f"قائمة{i}" for i in range(n)]
+        return ",".join([*lists, "count"]) + "\n" + ",".join(["1"] * n + ["4"]) + "\n"
+
+    def clusters(n: int) -> str:
+        return "cluster_id,source\n" + "".join(f"p{i},الشبكة{i}\n" for i in range(n))
+
+    for text_of, parse in ((histories, parse_histories), (clusters, parse_clusters)):
+        assert len(parse(text_of(MAX_LISTS)).lists) == MAX_LISTS
+        with pytest.raises(InputError, match=f"{MAX_LISTS + 1} lists given; at most {MAX_LISTS}"):
+            parse(text_of(MAX_LISTS + 1))
 
 
 def test_method_and_criterion_are_checked() -> None:
