@@ -289,8 +289,8 @@ def _plain(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v if isinstance(v, str | int | float) else str(v) for k, v in params.items()}
 
 
-def _reader_main() -> None:
-    """The reader process (python -m athar.records.rebuild): told the ledger file, key
+def reader_main() -> None:
+    """The reader process (python -m athar.records.rebuild_worker): told the ledger file, key
     and batch size on stdin, it sends every routed batch on stdout, then None."""
     out = sys.stdout.buffer
     gc.disable()  # as in the writer: millions of acyclic objects
@@ -329,8 +329,8 @@ def _naming_failures(
 _NEXT_EVENTS = "SELECT seq, sealed FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 
 
-def _decoder_main() -> None:
-    """The decoder process (python -m athar.records.rebuild decode), started by the
+def decoder_main() -> None:
+    """The decoder process (python -m athar.records.rebuild_worker decode), started by the
     reader: fetches, decrypts and unwraps each entry's payload (the first half of
     parse_essentials), so that on two cores these steps run beside the reader's
     merging rather than before it. Sends ("payloads", [(seq, payload), ...]) per
@@ -372,7 +372,7 @@ def _child(role: str, spec: tuple[Any, ...]) -> Iterator[Iterator[Any]]:
     interpreter that carries nothing of its parent but *spec*, sent on its stdin (in
     memory, never on disk); None ends them."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "athar.records.rebuild", role],
+        [sys.executable, "-m", "athar.records.rebuild_worker", role],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -437,10 +437,14 @@ def _read_frames(stream: IO[bytes], frames: queue.Queue[bytes | None]) -> None:
 def _batches(reader: EventReader, batch: int) -> Iterator[Iterator[Batch]]:
     """Batches from a reader process (which starts a decoder process of its own)."""
     with _child("read", (str(reader.db_path), reader.event_key, batch)) as messages:
-        yield (
-            decode_batch(message) if message[0] == "batch" else _raise(message)
-            for message in messages
-        )
+        yield _decoded(messages)
+
+
+def _decoded(messages: Iterator[Any]) -> Iterator[Batch]:
+    # a generator function: compiled (setup.py), a generator expression handed on like
+    # this would become a list, every batch held in memory before the first is written
+    for message in messages:
+        yield decode_batch(message) if message[0] == "batch" else _raise(message)
 
 
 def _raise(message: tuple[str, str, str, dict[str, Any]]) -> NoReturn:
@@ -487,10 +491,3 @@ def _apply_forwarded(
     applied, ignored, clock = merge_marked(merger, batch.forwarded)
     projection.write(conn, merger.rows())
     return applied, ignored, clock
-
-
-if __name__ == "__main__":
-    # run from the module's real name (its module globals, not a second copy as __main__)
-    from athar.records.rebuild import _decoder_main, _reader_main
-
-    (_decoder_main if sys.argv[1:] == ["decode"] else _reader_main)()
