@@ -18,9 +18,10 @@ $(STAMP): requirements.lock scripts/system-deps
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	@touch $(STAMP)
 
-# Athar itself, editable, built with the locked mypy (no download at build time)
+# Athar itself, editable; pip builds it in an environment of its own, with the setuptools
+# and mypy that pyproject.toml asks for (a venv's own setuptools may be too old to build)
 $(BUILT): $(STAMP) pyproject.toml setup.py $(COMPILED)
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $(BUILT)
 
 # the command-line walk-through, then the web application on a synthetic demo dataset

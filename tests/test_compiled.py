@@ -54,7 +54,7 @@ def test_the_listed_modules_run_compiled_and_are_current() -> None:
             assert built, f"no compiled file beside {source}"
             assert built[0].stat().st_mtime >= source.stat().st_mtime, (
                 f"{source.name} changed after it was compiled: run `make` (or "
-                "`pip install --no-build-isolation -e .`) to build it again"
+                "`pip install --no-deps -e .`) to build it again"
             )
 
 
