@@ -2,7 +2,12 @@
 child's CPU), on the cached 1M-event vault of bench_records.py. The steps are repeated
 here, not imported, so a hook can time each; keep them in step with records/service.py.
 
-    python benchmarks/rebuild_phases.py [VAULT]
+    python benchmarks/rebuild_phases.py [VAULT] [--indexes-after]
+
+"stream" ends once every batch is written and people's statuses are derived; the next
+step is the secondary indexes (created in the load's transaction) and the wait for the
+reader's search index, copied in; --indexes-after creates the indexes after the commit
+instead, as Records.rebuild did before.
 """
 
 import resource
@@ -20,7 +25,8 @@ from athar.records.service import Records, paused_gc
 from athar.vault.vault import Vault
 from benchcommon import PASSPHRASE, Noise
 
-vault = sys.argv[1] if len(sys.argv) > 1 else "/tmp/athar-bench-records/rebuild/vault"
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+vault = args[0] if args else "/tmp/athar-bench-records/rebuild/vault"
 v = Vault.open(Path(vault), PASSPHRASE)
 records = Records(v)
 marks = []
@@ -49,12 +55,36 @@ def hooked(conn, size):
 
 
 store._fts_hash = hooked
+orig_many = Projection.refresh_all_people
+
+
+def hooked_people(self, conn=None):
+    orig_many(self, conn)
+    if conn is not None:
+        mark("stream")
+
+
+Projection.refresh_all_people = hooked_people
+orig_put = getattr(store, "put_search_index", None)  # None: code from before it
+if orig_put is not None:
+
+    def hooked_put(conn, tables):
+        mark("indexes (in the load) + wait for the reader's search index")
+        orig_put(conn, tables)
+        mark("search index copied")
+
+    store.put_search_index = hooked_put
+later = "--indexes-after" in sys.argv  # the steps as before: indexes after the commit
 with paused_gc(), store.bulk_load(engine) as conn:
-    stats = rebuild_into(fresh, conn, v.ledger.event_reader(), None)
-    mark("stream")
+    if later:  # also what code from before rebuild_into took the indexes runs
+        stats = rebuild_into(fresh, conn, v.ledger.event_reader(), None)
+    else:
+        stats = rebuild_into(fresh, conn, v.ledger.event_reader(), None, indexes)
+    mark("end of load")
 mark("commit")
-store.create_indexes(engine, indexes)
-mark("indexes")
+if later:
+    store.create_indexes(engine, indexes)
+    mark("indexes")
 fresh.refresh_all_people()
 mark("people")
 engine.dispose()

@@ -11,6 +11,13 @@ exactly as against the stored row, so the writer no longer reads records back, m
 and derives their rows while the reader waits on it (it was half the writer's work).
 This costs the reader memory: about the size of the records table's JSON.
 
+The reader also keeps every record's search words, and once its last batch is sent it
+builds the full-text index itself, in memory, by the same steps the writer took; the
+writer copies FTS5's rows in. Indexing was a sixth of the writer's work (the staging,
+the index and its flush at commit) and the writer is the longer of the two; the reader
+is idle at the end, so the indexing now runs beside the writer's last batches and the
+secondary indexes. It costs the reader about 500 MiB more at its peak.
+
 Only the reader assigns row ids, in ledger order, so the rows are the ones applying the
 events one batch at a time would give (tests compare the two). The reader checks each
 change the way the merge would (a record's type never changes; an imported event stops
@@ -44,7 +51,7 @@ from athar.crypto import aead
 from athar.crypto.identity import fingerprint
 from athar.errors import AtharError
 from athar.records import events as ev
-from athar.records import schema
+from athar.records import schema, store
 from athar.records.hlc import ZERO
 from athar.records.merge import (
     Change,
@@ -107,7 +114,10 @@ class Router:
     """In the reader: merges every record change (new records and edits of older ones,
     whose stored state it keeps); forwards links, which the writer merges."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_documents: bool = False) -> None:
+        # rid -> search words of every record, kept here instead of sent (hold_documents):
+        # the reader builds the full-text index itself at the end (search_index_rows)
+        self.documents: dict[int, str] | None = {} if hold_documents else None
         # id -> stored state of every record made in earlier batches: their edits are
         # merged here too, from the same JSON the store holds (so the same state the
         # writer would load), instead of the writer reading them back from the store
@@ -168,6 +178,8 @@ class Router:
                 merger.states[record_id] = restore(record_id, stored[record_id])
         terms_applied, terms_ignored, terms_clock = merge_marked(merger, local)
         rows = merger.rows()
+        if self.documents is not None:
+            self._hold_documents(rows)
         stored.update(merger.saved)
         self.terms.update(merger.terms)
         self.next_rid = merger.next_rid
@@ -181,6 +193,23 @@ class Router:
             rows=rows,
             forwarded=forwarded,
         )
+
+    def _hold_documents(self, rows: Rows) -> None:
+        """Keep the batch's search documents (the latest of each record, none of a
+        deleted one) instead of sending them. A vocabulary term may change the labels
+        that records already indexed hold (Projection._index_again re-indexes them from
+        the store's staging table): from the first term on, every document held so far
+        goes to the writer with this batch, and the writer indexes as it always did."""
+        documents = self.documents
+        assert documents is not None
+        for rid in rows.rewritten:
+            documents.pop(rid, None)
+        documents.update(rows.fts)
+        if rows.vocab:
+            rows.fts = sorted(documents.items())
+            self.documents = None
+        else:
+            rows.fts = []
 
     def _split(
         self, changes: list[dict[str, Any]], pending: dict[str, str]
@@ -297,8 +326,9 @@ def reader_main() -> None:
     try:
         spec = _receive(sys.stdin.buffer)
         assert isinstance(spec, tuple)
-        router = Router()
-        with _child("decode", spec) as messages:
+        search_sql = spec[3] if len(spec) > 3 else None
+        router = Router(hold_documents=search_sql is not None)
+        with _child("decode", spec[:3]) as messages:
             for message in messages:
                 if message[0] != "payloads":
                     raise _error(message)
@@ -307,6 +337,10 @@ def reader_main() -> None:
                     message[1],
                 )
                 _send(out, encode_batch(router.batch(events)))
+        _send(out, ("end",))
+        if router.documents is not None:
+            assert isinstance(search_sql, str)
+            _send(out, ("search", store.search_index_rows(search_sql, router.documents)))
         _send(out, None)
     except AtharError as exc:
         _send(out, ("error", type(exc).__name__, exc.template, _plain(exc.params)))
@@ -379,18 +413,22 @@ def _child(role: str, spec: tuple[Any, ...]) -> Iterator[Iterator[Any]]:
     )
     assert process.stdin is not None and process.stdout is not None
     stdout = process.stdout
-    frames: queue.Queue[bytes | None] = queue.Queue(READ_AHEAD)
-    reading = threading.Thread(target=_read_frames, args=(stdout, frames), daemon=True)
+    frames: queue.Queue[tuple[Any] | None] = queue.Queue(READ_AHEAD)
+    # the writer (parent of the reader) unmarshals in the thread, beside SQLite; the
+    # reader (parent of the decoder) is busy in Python itself, where the thread would
+    # only contend for the GIL
+    ahead = role == "read"
+    reading = threading.Thread(target=_read_frames, args=(stdout, frames, ahead), daemon=True)
 
     def messages() -> Iterator[Any]:
         while True:
-            data = frames.get()
-            if data is None:
+            item = frames.get()
+            if item is None:
                 raise AtharError(
                     "the rebuild's reader process stopped unexpectedly; nothing was replaced"
                 )
             # from our own child over an anonymous pipe: as trusted as our own code
-            message = marshal.loads(data)  # noqa: S302
+            message = item[0] if ahead else marshal.loads(item[0])  # noqa: S302
             if message is None:
                 return
             yield message
@@ -413,10 +451,14 @@ def _child(role: str, spec: tuple[Any, ...]) -> Iterator[Iterator[Any]]:
 READ_AHEAD = 4  # messages a child may send before its parent takes the first
 
 
-def _read_frames(stream: IO[bytes], frames: queue.Queue[bytes | None]) -> None:
+def _read_frames(
+    stream: IO[bytes], frames: queue.Queue[tuple[Any] | None], unmarshal: bool
+) -> None:
     """A thread of the parent: takes the child's messages off the pipe as they come, so
     the child goes on with its next batch instead of waiting until the parent has done
-    with the previous one (reading the pipe releases the GIL). None: the pipe ended."""
+    with the previous one (reading the pipe releases the GIL). With *unmarshal* it also
+    decodes them, which then runs while the main thread is inside SQLite (which releases
+    the GIL too). (message,) or (its bytes,) per message; None: the pipe ended."""
     try:
         while True:
             head = stream.read(_FRAME.size)
@@ -426,24 +468,19 @@ def _read_frames(stream: IO[bytes], frames: queue.Queue[bytes | None]) -> None:
             data = stream.read(size)
             if len(data) < size:
                 return
-            frames.put(data)
-    except (OSError, ValueError):  # the pipe, closed
+            # from our own child over an anonymous pipe: as trusted as our own code
+            frames.put((marshal.loads(data) if unmarshal else data,))  # noqa: S302
+    except (OSError, ValueError, EOFError, TypeError):  # the pipe, closed, or cut short
         return
     finally:
         frames.put(None)
 
 
-@contextmanager
-def _batches(reader: EventReader, batch: int) -> Iterator[Iterator[Batch]]:
-    """Batches from a reader process (which starts a decoder process of its own)."""
-    with _child("read", (str(reader.db_path), reader.event_key, batch)) as messages:
-        yield _decoded(messages)
-
-
-def _decoded(messages: Iterator[Any]) -> Iterator[Batch]:
-    # a generator function: compiled (setup.py), a generator expression handed on like
-    # this would become a list, every batch held in memory before the first is written
+def _batches(messages: Iterator[Any]) -> Iterator[Batch]:
+    """The reader's batches, up to its ("end",)."""
     for message in messages:
+        if message[0] == "end":
+            return
         yield decode_batch(message) if message[0] == "batch" else _raise(message)
 
 
@@ -452,11 +489,35 @@ def _raise(message: tuple[str, str, str, dict[str, Any]]) -> NoReturn:
 
 
 def rebuild_into(
-    projection: Projection, conn: Connection, reader: EventReader, progress: Progress | None
+    projection: Projection,
+    conn: Connection,
+    reader: EventReader,
+    progress: Progress | None,
+    indexes: Sequence[str] = (),
 ) -> ApplyStats:
-    """Fill the new, empty store behind *projection* from every event of the ledger."""
-    with _batches(reader, READ_BATCH) as batches:
-        return write_batches(projection, conn, batches, progress)
+    """Fill the new, empty store behind *projection* from every event of the ledger.
+
+    On a bulk load into SQLite the reader keeps the search documents and, once its last
+    batch is sent, indexes them itself (search_index_rows), beside the writer's end of
+    the load; the writer then copies the index's rows in. *indexes* (the statements of
+    store.drop_secondary_indexes) are created meanwhile, in this transaction, once every
+    row is in: the reader's indexing and the writer's sorting then run on both cores,
+    and commit writes the index pages with the rest, once."""
+    search_sql = None
+    if projection.bulk and not projection.pg:
+        search_sql = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records_fts'"
+        ).scalar()
+    spec = (str(reader.db_path), reader.event_key, READ_BATCH, search_sql)
+    with _child("read", spec) as messages:
+        stats = write_batches(projection, conn, _batches(messages), progress)
+        for statement in indexes:
+            conn.exec_driver_sql(statement)
+        for message in messages:
+            if message[0] != "search":
+                _raise(message)
+            store.put_search_index(conn, message[1])
+    return stats
 
 
 def write_batches(

@@ -146,8 +146,11 @@ class Records:
                 if progress is not None:
                     progress.start(self.vault.ledger.size())
                 with paused_gc(), store.bulk_load(engine) as conn:
-                    stats = rebuild_into(fresh, conn, self.vault.ledger.event_reader(), progress)
-                store.create_indexes(engine, indexes)
+                    # the secondary indexes are built inside the load, while the reader
+                    # builds the search index on the other core
+                    stats = rebuild_into(
+                        fresh, conn, self.vault.ledger.event_reader(), progress, indexes
+                    )
                 fresh.refresh_all_people()
             finally:
                 engine.dispose()

@@ -256,9 +256,12 @@ def bulk_load(engine: Engine) -> Iterator[Connection]:
     with engine.begin() as conn:
         conn.execute(text(f"CREATE TABLE {FTS_STAGE} (rowid INTEGER PRIMARY KEY, terms TEXT)"))
         yield conn
-        _fts_hash(conn, FTS_HASH_BULK)
-        conn.execute(text(_FTS_UNSTAGE))
-        _fts_hash(conn, FTS_HASH_DEFAULT)
+        # a rebuild's reader may have indexed the documents itself (nothing staged):
+        # then the index is left exactly as it came (no hash-size writes)
+        if conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {FTS_STAGE})")).scalar():  # noqa: S608
+            _fts_hash(conn, FTS_HASH_BULK)
+            conn.execute(text(_FTS_UNSTAGE))
+            _fts_hash(conn, FTS_HASH_DEFAULT)
         conn.execute(text(f"DROP TABLE {FTS_STAGE}"))
 
 
@@ -266,6 +269,56 @@ def _fts_hash(conn: Connection, size: int) -> None:
     conn.execute(
         text("INSERT INTO records_fts (records_fts, rank) VALUES ('hashsize', :n)"), {"n": size}
     )
+
+
+# FTS5's own tables behind the contentless records_fts (no content table), in copy order
+SEARCH_SHADOWS = ("data", "idx", "docsize", "config")
+
+
+def search_index_rows(
+    create_sql: str, documents: dict[int, str]
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The full-text index of *documents*, as the rows of FTS5's own tables.
+
+    Built in memory (never on disk) by the same SQLite library (SQLCipher's), from the
+    store's own CREATE statement and by the same steps as store.bulk_load (the documents
+    in row id order under the bulk hash size, then the default one, then commit), so the
+    rows are the ones the writer would get by indexing the documents itself. The reader
+    has nothing else to do by then: this takes the indexing off the writer, which only
+    copies the rows, while the writer finishes its last batches and people's statuses.
+    """
+    conn = sqlcipher3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute(create_sql)
+        hash_size = "INSERT INTO records_fts (records_fts, rank) VALUES ('hashsize', ?)"
+        conn.execute("BEGIN")
+        conn.execute(hash_size, (FTS_HASH_BULK,))
+        conn.executemany(
+            "INSERT INTO records_fts (rowid, terms) VALUES (?, ?)", sorted(documents.items())
+        )
+        documents.clear()
+        conn.execute(hash_size, (FTS_HASH_DEFAULT,))
+        conn.execute("COMMIT")
+        return [
+            (name, conn.execute(f"SELECT * FROM records_fts_{name}").fetchall())  # noqa: S608
+            for name in SEARCH_SHADOWS
+        ]
+    finally:
+        conn.close()
+
+
+def put_search_index(conn: Connection, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    """Replace the (still empty) full-text index of the store being loaded with the rows
+    search_index_rows made. Nothing of this load has used records_fts yet (the writer
+    stages documents elsewhere), so FTS5 reads the new rows when it is next used."""
+    for name, rows in tables:
+        if name not in SEARCH_SHADOWS:
+            raise AtharError("the rebuild's reader process failed: {error}", error=name)
+        table = f"records_fts_{name}"
+        conn.exec_driver_sql(f"DELETE FROM {table}")  # noqa: S608
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
 
 
 def create_indexes(engine: Engine, statements: list[str]) -> None:
