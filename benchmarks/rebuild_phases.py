@@ -83,7 +83,9 @@ with paused_gc(), store.bulk_load(engine) as conn:
     mark("end of load")
 mark("commit")
 if later:
-    store.create_indexes(engine, indexes)
+    with engine.begin() as conn:  # as code from before rebuild_into took them did
+        for statement in indexes:
+            conn.exec_driver_sql(statement)
     mark("indexes")
 fresh.refresh_all_people()
 mark("people")

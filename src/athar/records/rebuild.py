@@ -116,7 +116,7 @@ class Router:
 
     def __init__(self, hold_documents: bool = False) -> None:
         # rid -> search words of every record, kept here instead of sent (hold_documents):
-        # the reader builds the full-text index itself at the end (search_index_rows)
+        # the reader builds the full-text index itself at the end (store.search_index_rows)
         self.documents: dict[int, str] | None = {} if hold_documents else None
         # id -> stored state of every record made in earlier batches: their edits are
         # merged here too, from the same JSON the store holds (so the same state the
@@ -477,7 +477,9 @@ def _read_frames(
 
 
 def _batches(messages: Iterator[Any]) -> Iterator[Batch]:
-    """The reader's batches, up to its ("end",)."""
+    """The reader's batches, up to its ("end",). A generator function: compiled
+    (setup.py), a generator expression handed on would become a list, every batch held
+    in memory before the first is written."""
     for message in messages:
         if message[0] == "end":
             return
@@ -498,7 +500,7 @@ def rebuild_into(
     """Fill the new, empty store behind *projection* from every event of the ledger.
 
     On a bulk load into SQLite the reader keeps the search documents and, once its last
-    batch is sent, indexes them itself (search_index_rows), beside the writer's end of
+    batch is sent, indexes them itself (store.search_index_rows), beside the writer's end of
     the load; the writer then copies the index's rows in. *indexes* (the statements of
     store.drop_secondary_indexes) are created meanwhile, in this transaction, once every
     row is in: the reader's indexing and the writer's sorting then run on both cores,

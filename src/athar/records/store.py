@@ -321,12 +321,6 @@ def put_search_index(conn: Connection, tables: list[tuple[str, list[tuple[Any, .
             conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
 
 
-def create_indexes(engine: Engine, statements: list[str]) -> None:
-    with engine.begin() as conn:
-        for sql in statements:
-            conn.execute(text(sql))
-
-
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
