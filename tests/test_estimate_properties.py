@@ -8,6 +8,7 @@ import csv
 import io
 import json
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +70,32 @@ def test_csv_like_input(header: list[str], rows: list[list[str]], stratify: str 
     valid(table)
     # what was read is what the file says: the positive counts add up
     assert table.observed == sum(sum(int(c) for c in s.counts) for s in table.strata)
+
+
+def _wide_file(width: int) -> st.SearchStrategy[tuple[int, str]]:
+    """A well-formed histories file of *width* lists: distinct histories, each on the
+    first list at least, and their counts."""
+    row = st.lists(st.sampled_from(["0", "1"]), min_size=width, max_size=width).map(
+        lambda cells: ["1", *cells[1:], "3"]
+    )
+    header = [*(f"L{i}" for i in range(width)), "count"]
+    rows = st.lists(row, min_size=1, max_size=5, unique_by=lambda r: tuple(r[:-1]))
+    return rows.map(lambda rows: (width, as_csv(header, rows)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(MAX_LISTS - 2, MAX_LISTS + 2).flatmap(_wide_file))
+def test_files_about_as_wide_as_the_limit(file: tuple[int, str]) -> None:
+    """Around MAX_LISTS lists: read up to it (so valid()'s bound is met by tables that
+    reach it), refused beyond."""
+    width, text = file
+    if width > MAX_LISTS:
+        with pytest.raises(InputError):
+            parse_histories(text)
+        return
+    table = parse_histories(text)
+    valid(table)
+    assert len(table.lists) == width
 
 
 @settings(max_examples=150, deadline=None)
