@@ -195,10 +195,7 @@ def two_sided(
     with store.bulk_load(engine) as conn:
         stats = write_batches(projection, conn, batches, None)
         if router.documents is not None:
-            create = conn.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE name = 'records_fts'"
-            ).scalar()
-            shadows = store.search_index_rows(create, router.documents)
+            shadows = store.search_index_rows(store.search_table_sql(conn), router.documents)
             store.put_search_index(conn, marshal.loads(marshal.dumps(shadows)))
     projection.refresh_all_people()
     state = dump(engine)

@@ -505,11 +505,7 @@ def rebuild_into(
     store.drop_secondary_indexes) are created meanwhile, in this transaction, once every
     row is in: the reader's indexing and the writer's sorting then run on both cores,
     and commit writes the index pages with the rest, once."""
-    search_sql = None
-    if projection.bulk and not projection.pg:
-        search_sql = conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records_fts'"
-        ).scalar()
+    search_sql = store.search_table_sql(conn) if projection.bulk and not projection.pg else None
     spec = (str(reader.db_path), reader.event_key, READ_BATCH, search_sql)
     with _child("read", spec) as messages:
         stats = write_batches(projection, conn, _batches(messages), progress)

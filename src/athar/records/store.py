@@ -265,14 +265,24 @@ def bulk_load(engine: Engine) -> Iterator[Connection]:
         conn.execute(text(f"DROP TABLE {FTS_STAGE}"))
 
 
+_FTS_HASH = "INSERT INTO records_fts (records_fts, rank) VALUES ('hashsize', ?)"
+
+
 def _fts_hash(conn: Connection, size: int) -> None:
-    conn.execute(
-        text("INSERT INTO records_fts (records_fts, rank) VALUES ('hashsize', :n)"), {"n": size}
-    )
+    conn.exec_driver_sql(_FTS_HASH, (size,))
 
 
 # FTS5's own tables behind the contentless records_fts (no content table), in copy order
 SEARCH_SHADOWS = ("data", "idx", "docsize", "config")
+
+
+def search_table_sql(conn: Connection) -> str | None:
+    """The statement that made the store's full-text table (SQLite), for
+    search_index_rows to make the same one in memory."""
+    found = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records_fts'"
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def search_index_rows(
@@ -290,14 +300,13 @@ def search_index_rows(
     conn = sqlcipher3.connect(":memory:", isolation_level=None)
     try:
         conn.execute(create_sql)
-        hash_size = "INSERT INTO records_fts (records_fts, rank) VALUES ('hashsize', ?)"
         conn.execute("BEGIN")
-        conn.execute(hash_size, (FTS_HASH_BULK,))
+        conn.execute(_FTS_HASH, (FTS_HASH_BULK,))
         conn.executemany(
             "INSERT INTO records_fts (rowid, terms) VALUES (?, ?)", sorted(documents.items())
         )
         documents.clear()
-        conn.execute(hash_size, (FTS_HASH_DEFAULT,))
+        conn.execute(_FTS_HASH, (FTS_HASH_DEFAULT,))
         conn.execute("COMMIT")
         return [
             (name, conn.execute(f"SELECT * FROM records_fts_{name}").fetchall())  # noqa: S608
